@@ -1,0 +1,49 @@
+"""Typed errors. The library raises these; only the magic layer turns them into a UsageError.
+
+Every message states the value, the limit and the fix, in one line.
+"""
+
+from __future__ import annotations
+
+
+class RagnbError(Exception):
+    """Base class of every error ragnb raises on purpose."""
+
+
+class InputError(RagnbError, ValueError):
+    """A bad argument: wrong type, out of range, unknown option, empty question."""
+
+
+class EmptyIndexError(RagnbError):
+    """A search or an answer was asked of a knowledge base that holds no chunks."""
+
+
+class MissingDependencyError(RagnbError, ImportError):
+    """An optional dependency is not installed; the message names the exact install command."""
+
+    def __init__(self, what: str, command: str):
+        self.what = what
+        self.command = command
+        super().__init__(f"{what} is not installed: run `{command}`")
+
+
+class ModelError(RagnbError):
+    """A model could not be found, read or loaded (missing file, corrupt GGUF, unknown name)."""
+
+
+class ContextOverflowError(RagnbError):
+    """The prompt cannot fit the model's context window even with no retrieved context."""
+
+
+def require(module: str, what: str, command: str):
+    """Import `module` or raise MissingDependencyError naming `command`.
+
+    >>> require("numpy", "numpy", "pip install numpy").__name__
+    'numpy'
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(what, command) from exc
