@@ -1,7 +1,7 @@
 """The backend interface every generator implements, layered the way mlx-lm does it:
 
-    Backend.stream(prompt, params)  -> Iterator[GenerationChunk]   (the one abstract method)
-    Backend.generate(prompt, params) -> str                        (consumes the stream)
+Backend.stream(prompt, params)  -> Iterator[GenerationChunk]   (the one abstract method)
+Backend.generate(prompt, params) -> str                        (consumes the stream)
 """
 
 from __future__ import annotations
@@ -21,6 +21,23 @@ class SamplingParams:
     max_tokens: int = 256
     seed: int | None = 0
     stop: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        from ragnb.errors import InputError
+
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        elif not isinstance(self.stop, tuple):
+            object.__setattr__(self, "stop", tuple(self.stop or ()))
+        if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise InputError(f"max_tokens must be an integer >= 1, got {self.max_tokens!r}")
+        if self.temperature < 0:
+            raise InputError(f"temperature must be >= 0 (0 is greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise InputError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+DEFAULT_PARAMS = SamplingParams()
 
 
 @dataclass(frozen=True)
@@ -46,11 +63,15 @@ class Backend(ABC):
 
     name: ClassVar[str]
     supports_adapters: ClassVar[bool] = False
+    # Set by each backend when it loads: the resolved model's name, and stop strings it always
+    # adds (the plain completion layout of models without a chat template ends at a stop).
+    model_name: str = ""
+    default_stop: tuple[str, ...] = ()
 
     @abstractmethod
-    def stream(self, prompt: str, params: SamplingParams = SamplingParams()) -> Iterator[
-        GenerationChunk
-    ]:
+    def stream(
+        self, prompt: str, params: SamplingParams = SamplingParams()
+    ) -> Iterator[GenerationChunk]:
         """Yield chunks of the completion of an already formatted `prompt`."""
 
     @property
@@ -70,3 +91,18 @@ class Backend(ABC):
     def generate(self, prompt: str, params: SamplingParams = SamplingParams()) -> str:
         """The whole completion as one string."""
         return "".join(chunk.text for chunk in self.stream(prompt, params))
+
+
+def check_fits(prompt_tokens: int, max_tokens: int, context_length: int) -> None:
+    """Raise ContextOverflowError unless the prompt plus `max_tokens` fit the context.
+
+    >>> check_fits(100, 50, 2048)
+    """
+    if prompt_tokens + max_tokens > context_length:
+        from ragnb.errors import ContextOverflowError
+
+        raise ContextOverflowError(
+            f"prompt of {prompt_tokens} tokens + max_tokens={max_tokens} exceeds the context "
+            f"window of {context_length} tokens; shorten the prompt, lower max_tokens "
+            f"or load the model with a larger n_ctx"
+        )

@@ -1,0 +1,232 @@
+"""The llama.cpp backend: llama-cpp-python over a GGUF file, one token at a time.
+
+    backend = LlamaCppBackend(resolve_model("default"))
+    for chunk in backend.stream(prompt, SamplingParams(max_tokens=32)):
+        print(chunk.text, end="")
+
+``llama_cpp`` is imported when a backend is created, never at import time of ragnb.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import random
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from ragnb.errors import InputError, ModelError, require
+from ragnb.generate._text import PLAIN_STOP, StopScanner, render_chat
+from ragnb.generate.base import (
+    DEFAULT_PARAMS,
+    Backend,
+    GenerationChunk,
+    SamplingParams,
+    check_fits,
+)
+from ragnb.generate.models import ModelRef
+
+INSTALL = 'pip install "ragnb[llamacpp]"'
+# Context window used unless n_ctx is given: enough for a RAG prompt with several chunks,
+# small enough that the KV cache of a 135M model stays ~200 MB.
+DEFAULT_N_CTX = 4096
+# On the 2-vCPU test VM, 2 threads sometimes stalled to 1-2 tok/s (spin barriers competing with
+# other processes) while 1 thread was always stable; see the README for measured speeds.
+DEFAULT_THREADS = 1
+
+
+def default_threads() -> int:
+    """Threads llama.cpp uses: ``$RAGNB_THREADS`` if set, else 1 (stable on small VMs)."""
+    value = os.environ.get("RAGNB_THREADS")
+    if not value:
+        return DEFAULT_THREADS
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise InputError(f"RAGNB_THREADS must be a positive integer, got {value!r}")
+    return threads
+
+
+def check_gguf_file(path: Path) -> None:
+    """Raise ModelError unless `path` is an existing file that starts like a GGUF file.
+
+    llama.cpp's own failure is a bare "Failed to load model"; this names what is wrong.
+    """
+    if not path.exists():
+        raise ModelError(f"model file not found: {path}; check the path")
+    if not path.is_file():
+        raise ModelError(f"{path} is a folder, not a GGUF file; pass the .gguf file inside it")
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != b"GGUF":
+        raise ModelError(
+            f"{path} is not a GGUF file (it starts with {magic!r}, not b'GGUF'); "
+            f"pass a .gguf model file"
+        )
+
+
+class LlamaCppBackend(Backend):
+    """A GGUF model served by llama.cpp (llama-cpp-python).
+
+    Args:
+        ref: the resolved model (a GGUF file; for a fine-tuned model, the base GGUF plus
+            ``adapter_gguf``, loaded with llama.cpp's ``lora_path``, which disables mmap).
+        n_ctx: context window in tokens; default min(4096, the model's trained context).
+        n_threads: CPU threads; default ``$RAGNB_THREADS`` or 1.
+    """
+
+    name = "llamacpp"
+    supports_adapters = True
+
+    def __init__(self, ref: ModelRef, n_ctx: int | None = None, n_threads: int | None = None):
+        llama_cpp = require("llama_cpp", "llama-cpp-python (the llama.cpp backend)", INSTALL)
+        if ref.format != "gguf":
+            raise ModelError(
+                f"{ref.path} is an mlx-lm folder, which llama.cpp cannot read; "
+                f"use backend='mlx' or pass a .gguf file"
+            )
+        check_gguf_file(ref.path)
+        lora_path = None
+        if ref.kind == "finetuned":
+            if ref.adapter_gguf is None:
+                raise ModelError(
+                    f"fine-tuned model {ref.name!r} has no adapter_gguf for llama.cpp; "
+                    f"use backend='mlx' or re-run the fine-tuning with a GGUF adapter"
+                )
+            check_gguf_file(ref.adapter_gguf)
+            lora_path = str(ref.adapter_gguf)
+        if n_ctx is not None and (not isinstance(n_ctx, int) or n_ctx < 16):
+            raise InputError(f"n_ctx must be an integer >= 16, got {n_ctx!r}")
+        threads = n_threads if n_threads is not None else default_threads()
+        if not isinstance(threads, int) or threads < 1:
+            raise InputError(f"n_threads must be a positive integer, got {threads!r}")
+
+        self._llama_cpp = llama_cpp
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(ref.path),
+                n_ctx=n_ctx or DEFAULT_N_CTX,
+                n_threads=threads,
+                n_threads_batch=threads,
+                lora_path=lora_path,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            what = f"{ref.path} with adapter {lora_path}" if lora_path else str(ref.path)
+            raise ModelError(
+                f"llama.cpp could not load {what} ({exc}); the file may be truncated or "
+                f"corrupt: reinstall the model package or re-download the file"
+            ) from exc
+        self.ref = ref
+        self.model_name = ref.name
+        self.n_threads = threads
+        trained = self._llm._model.n_ctx_train()
+        self._context = min(self._llm.n_ctx(), trained) if n_ctx is None else self._llm.n_ctx()
+        meta = self._llm.metadata
+        self._template = meta.get("tokenizer.chat_template")
+        model = self._llm._model
+        self._bos = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""
+        self._eos = model.token_get_text(model.token_eos()) if model.token_eos() >= 0 else ""
+        self.default_stop = () if self._template else PLAIN_STOP
+        self._active: Iterator | None = None
+
+    # -- the contract ----------------------------------------------------------------------
+
+    @property
+    def context_length(self) -> int:
+        return self._context
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenize(text))
+
+    def format_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        return render_chat(self._template, messages, self._bos, self._eos)
+
+    def stream(
+        self, prompt: str, params: SamplingParams = DEFAULT_PARAMS
+    ) -> Iterator[GenerationChunk]:
+        """Yield chunks of the completion of `prompt`.
+
+        Raises ContextOverflowError (before generating) if the prompt's tokens plus
+        ``params.max_tokens`` exceed the context window.
+        """
+        tokens = self._tokenize(prompt)
+        check_fits(len(tokens), params.max_tokens, self._context)
+        # One llama.cpp context serves one stream at a time: finish any abandoned one first.
+        if self._active is not None:
+            self._active.close()
+        self._active = self._generate(tokens, params)
+        return self._active
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _tokenize(self, text: str) -> list[int]:
+        # add_bos lets the vocabulary decide (SmolLM2: no BOS, Gemma: BOS); skip it when the
+        # chat template already wrote one. special=True parses <|im_start|> and friends.
+        add_bos = not (self._bos and text.startswith(self._bos))
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def _generate(self, tokens: list[int], params: SamplingParams) -> Iterator[GenerationChunk]:
+        llm, vocab = self._llm, self._llm._model.vocab
+        is_eog = self._llama_cpp.llama_vocab_is_eog
+        seed = params.seed if params.seed is not None else random.getrandbits(31)
+        llm.set_seed(seed)
+        scanner = StopScanner((*params.stop, *self.default_stop))
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        generated: list[int] = []
+        finish = "length"
+        start = time.perf_counter()
+        first = last = None
+
+        def chunk(text: str, finish_reason: str | None = None) -> GenerationChunk:
+            prompt_s = (first or time.perf_counter()) - start
+            decode_s = (last - first) if first and last else 0.0
+            return GenerationChunk(
+                text=text,
+                prompt_tokens=len(tokens),
+                generation_tokens=len(generated),
+                prompt_tps=len(tokens) / prompt_s if prompt_s > 0 else 0.0,
+                # tokens after the first, per second of decoding (the first is prompt time)
+                generation_tps=(len(generated) - 1) / decode_s if decode_s > 0 else 0.0,
+                finish_reason=finish_reason,
+                first_token_s=(first - start) if first else None,
+                extra={"backend": self.name, "seed": seed},
+            )
+
+        steps = llm.generate(
+            tokens,
+            temp=params.temperature,
+            top_p=params.top_p,
+            top_k=0,
+            min_p=0.0,
+            typical_p=1.0,
+            repeat_penalty=1.0,
+        )
+        out = ""  # text of the latest step, not yet yielded
+        try:
+            for token in steps:
+                last = time.perf_counter()
+                first = first or last
+                if is_eog(vocab, token):
+                    finish = "stop"
+                    break
+                piece = llm.detokenize([token], prev_tokens=tokens + generated)
+                generated.append(token)
+                out = scanner.push(decoder.decode(piece))
+                if scanner.stopped:
+                    finish = "stop"
+                    break
+                if len(generated) >= params.max_tokens:
+                    break
+                if out:
+                    yield chunk(out)
+                    out = ""
+        finally:
+            steps.close()
+        out += scanner.push(decoder.decode(b"", final=True)) + scanner.flush()
+        if scanner.stopped:
+            finish = "stop"
+        yield chunk(out, finish)
