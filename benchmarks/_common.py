@@ -1,0 +1,77 @@
+"""Helpers shared by the benchmark scripts: where results go, an on-disk embedding cache, timing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+EVAL = Path(os.environ.get("RAGNB_EVAL", ROOT.parent / "shared" / "eval"))
+
+
+def results_dir(*parts: str) -> Path:
+    """benchmarks/results/<parts>, created (the folder is gitignored)."""
+    path = RESULTS.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def texts_hash(texts: Sequence[str]) -> str:
+    """A short hash of a list of texts, to key caches."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()[:16]
+
+
+def cached_embeddings(
+    model: str, texts: Sequence[str], embed: Callable[[list[str]], np.ndarray]
+) -> tuple[np.ndarray, float | None]:
+    """Embeddings of `texts` by `model`, from benchmarks/results/cache when present.
+
+    Returns (embeddings (n, dim) float32, seconds spent embedding or None when cached)."""
+    path = results_dir("cache") / f"{model}-{texts_hash(texts)}.npy"
+    if path.exists():
+        return np.load(path), None
+    start = time.perf_counter()
+    vectors = np.asarray(embed(list(texts)), dtype=np.float32)
+    seconds = time.perf_counter() - start
+    np.save(path, vectors)
+    return vectors, seconds
+
+
+def machine() -> dict[str, object]:
+    """What the numbers were measured on."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def write_result(name: str, payload: dict, markdown: str) -> None:
+    """Write benchmarks/results/<name>.json and <name>.md and say where."""
+    folder = results_dir()
+    payload = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **payload}
+    (folder / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (folder / f"{name}.md").write_text(markdown.rstrip() + "\n")
+    print(f"\nwrote {folder / name}.json and .md")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) of `values`."""
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
