@@ -1,0 +1,257 @@
+"""Convert a llama-architecture GGUF file into an mlx-lm model folder, once, into the cache.
+
+    folder = mlx_folder("SmolLM2-135M-Instruct.Q4_1.gguf")   # converts on first use, then cached
+    model, tokenizer = mlx_lm.load(str(folder))
+
+The GGUF's quantized tensors are kept as they are: ``mx.load`` reads Q4_0 / Q4_1 / Q8_0 as
+MLX affine-quantized tensors (weight, scales, biases), which mlx-lm loads given a matching
+``quantization`` entry in config.json. Three things need care:
+
+- llama.cpp permutes the rows of the q/k projections (each head's two rotary halves are
+  interleaved); they are un-permuted so the folder is an ordinary Hugging Face layout and
+  adapters trained on it line up with the original model.
+- transformers 5 writes ``rope_parameters`` where mlx-lm reads ``rope_theta``, so config.json
+  is written here, from the GGUF metadata, with ``rope_theta`` set explicitly.
+- The tokenizer comes from the GGUF through transformers' gguf support.
+
+K-quants (Q4_K_M, as in Gemma 3 270M) cannot be read by MLX: those models raise ModelError
+and are served by llama.cpp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ragnb._config import cache_dir
+from ragnb.errors import ModelError, require
+
+INSTALL = 'pip install "ragnb[mlx]"'
+
+# GGUF tensor names -> Hugging Face (mlx-lm) names, for the llama architecture.
+TOP_LEVEL = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
+PER_BLOCK = {
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+    "attn_norm": "input_layernorm",
+    "ffn_norm": "post_attention_layernorm",
+}
+
+
+def hf_name(gguf_name: str) -> str:
+    """The Hugging Face name of a GGUF tensor.
+
+    >>> hf_name("blk.3.attn_q.scales")
+    'model.layers.3.self_attn.q_proj.scales'
+    >>> hf_name("token_embd.weight")
+    'model.embed_tokens.weight'
+    """
+    parts = gguf_name.split(".")
+    if parts[0] == "blk":
+        _, block, kind, suffix = parts
+        if kind not in PER_BLOCK:
+            raise ModelError(f"unsupported tensor {gguf_name!r} for the MLX conversion")
+        return f"model.layers.{block}.{PER_BLOCK[kind]}.{suffix}"
+    kind, suffix = parts
+    if kind not in TOP_LEVEL:
+        raise ModelError(f"unsupported tensor {gguf_name!r} for the MLX conversion")
+    return f"{TOP_LEVEL[kind]}.{suffix}"
+
+
+def unpermute_rows(w, n_heads: int):
+    """Undo llama.cpp's q/k row permutation: per head, GGUF rows hold the two rotary halves
+    interleaved (a0, b0, a1, b1); Hugging Face keeps them apart (a0, a1, b0, b1).
+
+    Works on any array whose first axis is the output rows (weights, scales, biases).
+
+    >>> import numpy as np
+    >>> unpermute_rows(np.arange(8), n_heads=2).tolist()
+    [0, 2, 1, 3, 4, 6, 5, 7]
+    """
+    rows = w.shape[0]
+    half = rows // n_heads // 2
+    return w.reshape(n_heads, half, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _scalar(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def llama_config(meta: dict[str, Any], weights: dict[str, Any]) -> dict[str, Any]:
+    """An mlx-lm config.json for a llama-architecture GGUF, from its metadata and tensors."""
+    arch = meta["general.architecture"]
+
+    def get(key: str, default: Any = None) -> Any:
+        value = meta.get(f"{arch}.{key}", default)
+        if value is None:
+            raise ModelError(f"GGUF metadata lacks {arch}.{key}; cannot convert it for MLX")
+        return _scalar(value)
+
+    hidden = int(get("embedding_length"))
+    heads = int(get("attention.head_count"))
+    q_scales = weights.get("blk.0.attn_q.scales")
+    if q_scales is None:
+        raise ModelError(
+            "this GGUF's projections are not quantized as MLX reads them (Q4_0, Q4_1, Q8_0); "
+            "use backend='llamacpp'"
+        )
+    group_size = hidden // q_scales.shape[-1]
+    bits = weights["blk.0.attn_q.weight"].shape[-1] * 32 // hidden
+    vocab = meta.get(f"{arch}.vocab_size") or len(meta["tokenizer.ggml.tokens"])
+    return {
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": hidden,
+        "num_hidden_layers": int(get("block_count")),
+        "intermediate_size": int(get("feed_forward_length")),
+        "num_attention_heads": heads,
+        "num_key_value_heads": int(get("attention.head_count_kv", heads)),
+        "head_dim": int(get("rope.dimension_count", hidden // heads)),
+        "rms_norm_eps": float(get("attention.layer_norm_rms_epsilon")),
+        "vocab_size": int(_scalar(vocab)),
+        "max_position_embeddings": int(get("context_length")),
+        "rope_theta": float(get("rope.freq_base", 10000.0)),
+        "rope_traditional": False,
+        "tie_word_embeddings": "output.weight" not in weights,
+        "bos_token_id": int(_scalar(meta.get("tokenizer.ggml.bos_token_id", 1))),
+        "eos_token_id": int(_scalar(meta.get("tokenizer.ggml.eos_token_id", 2))),
+        # per-tensor widths (the Q8_0 embedding) are inferred by mlx-lm from the tensors
+        "quantization": {"group_size": int(group_size), "bits": int(bits)},
+    }
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def mlx_folder(gguf_path: str | Path, *, force: bool = False) -> Path:
+    """The mlx-lm folder converted from `gguf_path`, converting it on first use.
+
+    The folder lives under ``cache_dir("mlx")``, named after the file and its SHA-256, so a
+    changed file converts again and a moved one does not. Conversion writes to a temporary
+    folder and renames it into place, so an interrupted run leaves nothing half-written.
+    Its ``manifest.json`` records the source, the time taken and the library versions.
+
+    Raises:
+        ModelError: missing or unreadable file, an architecture or quantization MLX cannot
+            take (the message says to use backend='llamacpp').
+        MissingDependencyError: mlx, mlx-lm, transformers or gguf missing.
+    """
+    path = Path(gguf_path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}; check the path")
+    sha = file_sha256(path)
+    target = cache_dir("mlx") / f"{path.stem}-{sha[:12]}"
+    if (target / "manifest.json").is_file() and not force:
+        return target
+    return _convert(path, sha, target)
+
+
+def _convert(path: Path, sha: str, target: Path) -> Path:
+    mx = require("mlx.core", "mlx (the MLX backend)", INSTALL)
+    require("transformers", "transformers (reads the GGUF tokenizer for MLX)", INSTALL)
+    require("gguf", "gguf (reads the GGUF tokenizer for MLX)", INSTALL)
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    try:
+        weights, meta = mx.load(str(path), return_metadata=True)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(
+            f"MLX cannot read {path.name} ({exc}); MLX reads Q4_0/Q4_1/Q8_0/F16 GGUF files, "
+            f"not K-quants: use backend='llamacpp' for this model"
+        ) from exc
+    arch = meta.get("general.architecture")
+    if arch != "llama":
+        raise ModelError(
+            f"{path.name} has architecture {arch!r}; the MLX conversion supports 'llama' "
+            f"(SmolLM2): use backend='llamacpp' for this model"
+        )
+    config = llama_config(meta, weights)
+
+    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        steps = tqdm(total=len(weights) + 1, desc=f"Converting {path.name} for MLX", unit="step")
+        converted = {}
+        for name, tensor in weights.items():
+            if ".attn_q." in name:
+                tensor = unpermute_rows(tensor, config["num_attention_heads"])
+            elif ".attn_k." in name:
+                tensor = unpermute_rows(tensor, config["num_key_value_heads"])
+            converted[hf_name(name)] = tensor
+            steps.update()
+        mx.save_safetensors(str(tmp / "model.safetensors"), converted, metadata={"format": "mlx"})
+        _save_tokenizer(path, tmp)
+        steps.update()
+        steps.close()
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        manifest = {
+            "kind": "mlx-conversion",
+            "source": str(path),
+            "source_sha256": sha,
+            "add_bos_token": bool(_scalar(meta.get("tokenizer.ggml.add_bos_token", False))),
+            "convert_seconds": round(time.perf_counter() - start, 2),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": _versions(),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / "manifest.json").is_file():  # not a concurrent conversion's win
+                shutil.rmtree(target, ignore_errors=True)
+                os.rename(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _save_tokenizer(path: Path, folder: Path) -> None:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(
+            f"transformers could not read the tokenizer of {path.name}: {exc}"
+        ) from exc
+    tokenizer.save_pretrained(str(folder))
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("mlx", "mlx-lm", "transformers", "gguf"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def conversion_info(folder: str | Path) -> dict[str, Any]:
+    """The manifest of a converted folder (source, convert_seconds, versions), {} if none."""
+    path = Path(folder) / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

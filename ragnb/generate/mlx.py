@@ -1,0 +1,162 @@
+"""The MLX backend: mlx-lm on Apple silicon, and on Linux through ``mlx[cpu]``.
+
+    backend = MLXBackend(resolve_model("default"))   # converts the GGUF once (see convert.py)
+    for chunk in backend.stream(prompt, SamplingParams(max_tokens=16)):
+        print(chunk.text, end="")
+
+mlx and mlx-lm are imported when a backend is created, never at import time of ragnb.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Sequence
+
+from ragnb.errors import InputError, ModelError, require
+from ragnb.generate._text import PLAIN_STOP, StopScanner, render_chat
+from ragnb.generate.base import (
+    DEFAULT_PARAMS,
+    Backend,
+    GenerationChunk,
+    SamplingParams,
+    check_fits,
+)
+from ragnb.generate.convert import conversion_info, mlx_folder
+from ragnb.generate.models import ModelRef
+
+INSTALL = 'pip install "ragnb[mlx]"'
+DEFAULT_N_CTX = 4096  # same default window as the llama.cpp backend
+
+
+class MLXBackend(Backend):
+    """A model served by mlx-lm: an mlx-lm folder, or a GGUF converted once into one.
+
+    Args:
+        ref: the resolved model. A GGUF file is converted into ``cache_dir("mlx")`` on first
+            use; a fine-tuned model loads its base with ``adapter_path=mlx_adapter``.
+        n_ctx: context window in tokens; default min(4096, the model's trained context).
+    """
+
+    name = "mlx"
+    supports_adapters = True
+
+    def __init__(self, ref: ModelRef, n_ctx: int | None = None):
+        self._mx = require("mlx.core", "mlx (the MLX backend)", INSTALL)
+        mlx_lm = require("mlx_lm", "mlx-lm (the MLX backend)", INSTALL)
+        from mlx_lm.sample_utils import make_sampler
+
+        if n_ctx is not None and (not isinstance(n_ctx, int) or n_ctx < 16):
+            raise InputError(f"n_ctx must be an integer >= 16, got {n_ctx!r}")
+        adapter = None
+        if ref.kind == "finetuned":
+            if ref.mlx_adapter is None:
+                raise ModelError(
+                    f"fine-tuned model {ref.name!r} has no mlx_adapter; "
+                    f"use backend='llamacpp' (it has adapter_gguf) or fine-tune with MLX"
+                )
+            adapter = str(ref.mlx_adapter)
+        folder = mlx_folder(ref.path) if ref.format == "gguf" else ref.path
+        try:
+            model, tokenizer, config = mlx_lm.load(
+                str(folder), adapter_path=adapter, return_config=True
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"mlx-lm could not load {folder}: {exc}") from exc
+        self._model, self._tokenizer = model, tokenizer
+        self._stream_generate, self._make_sampler = mlx_lm.stream_generate, make_sampler
+        self.ref, self.model_name, self.folder = ref, ref.name, folder
+        trained = int(config.get("max_position_embeddings") or DEFAULT_N_CTX)
+        self._context = n_ctx or min(DEFAULT_N_CTX, trained)
+        # Our conversions record the GGUF's BOS rule so both backends tokenize alike; other
+        # folders use the tokenizer's own special-token handling.
+        self._add_bos = conversion_info(folder).get("add_bos_token")
+        self._template = getattr(tokenizer, "chat_template", None)
+        self._bos = tokenizer.bos_token or ""
+        self._eos = tokenizer.eos_token or ""
+        self.default_stop = () if self._template else PLAIN_STOP
+
+    # -- the contract ----------------------------------------------------------------------
+
+    @property
+    def context_length(self) -> int:
+        return self._context
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenize(text))
+
+    def format_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        return render_chat(self._template, messages, self._bos, self._eos)
+
+    def stream(
+        self, prompt: str, params: SamplingParams = DEFAULT_PARAMS
+    ) -> Iterator[GenerationChunk]:
+        """Yield chunks of the completion of `prompt`.
+
+        Raises ContextOverflowError (before generating) if the prompt's tokens plus
+        ``params.max_tokens`` exceed the context window.
+        """
+        tokens = self._tokenize(prompt)
+        check_fits(len(tokens), params.max_tokens, self._context)
+        return self._generate(tokens, params)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _tokenize(self, text: str) -> list[int]:
+        starts_with_bos = bool(self._bos) and text.startswith(self._bos)
+        if self._add_bos is None:
+            return self._tokenizer.encode(text, add_special_tokens=not starts_with_bos)
+        tokens = self._tokenizer.encode(text, add_special_tokens=False)
+        if self._add_bos and not starts_with_bos:
+            tokens = [self._tokenizer.bos_token_id, *tokens]
+        return tokens
+
+    def _generate(self, tokens: list[int], params: SamplingParams) -> Iterator[GenerationChunk]:
+        seed = params.seed if params.seed is not None else random.getrandbits(31)
+        self._mx.random.seed(seed)
+        sampler = self._make_sampler(temp=params.temperature, top_p=params.top_p)
+        scanner = StopScanner((*params.stop, *self.default_stop))
+        generated = 0
+        finish = "length"
+        start = time.perf_counter()
+        first = last = None
+
+        def chunk(text: str, finish_reason: str | None = None) -> GenerationChunk:
+            prompt_s = (first or time.perf_counter()) - start
+            decode_s = (last - first) if first and last else 0.0
+            return GenerationChunk(
+                text=text,
+                prompt_tokens=len(tokens),
+                generation_tokens=generated,
+                prompt_tps=len(tokens) / prompt_s if prompt_s > 0 else 0.0,
+                # tokens after the first, per second of decoding (the first is prompt time)
+                generation_tps=(generated - 1) / decode_s if decode_s > 0 else 0.0,
+                finish_reason=finish_reason,
+                first_token_s=(first - start) if first else None,
+                extra={"backend": self.name, "seed": seed},
+            )
+
+        steps = self._stream_generate(
+            self._model, self._tokenizer, tokens, max_tokens=params.max_tokens, sampler=sampler
+        )
+        out = ""  # text of the latest step, not yet yielded
+        try:
+            for response in steps:
+                last = time.perf_counter()
+                first = first or last
+                # mlx-lm's last response carries the end-of-sequence token when it stopped
+                if response.finish_reason != "stop":
+                    generated += 1
+                out += scanner.push(response.text)
+                if scanner.stopped or response.finish_reason == "stop":
+                    finish = "stop"
+                    break
+                if response.finish_reason is not None:
+                    break
+                if out:
+                    yield chunk(out)
+                    out = ""
+        finally:
+            steps.close()
+        out += scanner.flush()
+        yield chunk(out, finish)
