@@ -91,7 +91,10 @@ class MiniLMEmbedder:
                 raise MissingDependencyError("sentence-transformers", DENSE_INSTALL) from exc
             with _quiet_transformers():
                 model = SentenceTransformer(str(folder), device=self.device, local_files_only=True)
-            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            get_dim = (
+                getattr(model, "get_embedding_dimension", None)
+                or model.get_sentence_embedding_dimension
+            )
             self.dim = int(get_dim() or self.dim)
             self._model = model
         return self._model
