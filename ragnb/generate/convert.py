@@ -164,6 +164,29 @@ def mlx_folder(gguf_path: str | Path, *, force: bool = False) -> Path:
     return _convert(path, sha, target)
 
 
+def validate_gguf(path: Path) -> None:
+    """Raise ModelError unless `path` parses as a GGUF file whose tensors all lie inside it.
+
+    ``mx.load`` crashes the whole process (segfault) on a corrupt or truncated GGUF, so the
+    file is checked with the pure-Python reader of the ``gguf`` package first.
+    """
+    gguf = require("gguf", "gguf (reads GGUF files for MLX)", INSTALL)
+    try:
+        reader = gguf.GGUFReader(str(path))
+        end = max((t.data_offset + int(t.n_bytes) for t in reader.tensors), default=0)
+    except Exception as exc:  # the reader raises ValueError, IndexError, struct errors...
+        raise ModelError(
+            f"{path} is not a readable GGUF file ({type(exc).__name__}: {exc}); "
+            f"it may be truncated or corrupt: reinstall the model package or re-download it"
+        ) from exc
+    size = path.stat().st_size
+    if end > size:
+        raise ModelError(
+            f"{path} is truncated: its tensors need {end} bytes but the file has {size}; "
+            f"reinstall the model package or re-download it"
+        )
+
+
 def _convert(path: Path, sha: str, target: Path) -> Path:
     mx = require("mlx.core", "mlx (the MLX backend)", INSTALL)
     require("transformers", "transformers (reads the GGUF tokenizer for MLX)", INSTALL)
@@ -171,6 +194,7 @@ def _convert(path: Path, sha: str, target: Path) -> Path:
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
+    validate_gguf(path)
     try:
         weights, meta = mx.load(str(path), return_metadata=True)
     except (RuntimeError, ValueError, OSError) as exc:
