@@ -1,0 +1,177 @@
+"""The RAG prompt: numbered context blocks, short citation instructions, and fitting the whole
+thing into the model's context window.
+
+    messages = [system: "<instructions>\\n\\nContext:\\n[1] (Power › The console) Three AA ...
+                         \\n\\n[2] ...",
+                user:   "How long do the batteries last?"]
+
+The context sits in the system message so that a model without a chat template gets a clean
+completion layout too ("<instructions> Context: ... Question: ... Answer:").
+
+Small models cite poorly when the instructions are long, so they are three short sentences.
+`fit_prompt` keeps the highest-ranked chunks whole, cuts the first one that does not fit, drops
+the rest, and raises ContextOverflowError when even the question alone is too long. Token counts
+come from the model's own tokenizer (`backend.count_tokens`), so the prompt never overflows n_ctx.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ragnb.errors import ContextOverflowError
+
+RAG_INSTRUCTIONS = (
+    "Answer the question using only the numbered context. "
+    "Cite the number of each passage you use in square brackets, like [1]. "
+    "If the context does not contain the answer, say: I don't know."
+)
+CLOSED_BOOK_INSTRUCTIONS = (
+    "Answer the question in one or two sentences. If you do not know the answer, say: I don't know."
+)
+MARGIN_TOKENS = 16  # slack for the chat template's end-of-turn tokens and tokenizer joins
+MIN_CUT_TOKENS = 24  # a cut chunk shorter than this says too little to keep
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One retrieved chunk as the prompt shows it."""
+
+    title: str
+    heading: str
+    text: str
+
+
+@dataclass(frozen=True)
+class FittedPrompt:
+    """A prompt that fits the context window, and what fitting did to the retrieved chunks.
+
+    ``passages[i]`` is the context block numbered ``i + 1``; it comes from hits row ``i``.
+    ``cut`` is True when the last passage was shortened; ``dropped`` counts the hits left out.
+    """
+
+    prompt: str
+    messages: Messages
+    passages: tuple[Passage, ...]
+    prompt_tokens: int
+    budget: int
+    cut: bool = False
+    dropped: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        """Whether any retrieved text was shortened or left out to fit the window."""
+        return self.cut or self.dropped > 0
+
+
+def context_block(number: int, passage: Passage) -> str:
+    """One numbered context block.
+
+    >>> context_block(2, Passage("Power", "Power > The console", "Three AA batteries."))
+    '[2] (Power › The console) Three AA batteries.'
+    """
+    # The heading path already starts with the title when the document's top heading is it.
+    parts = [p.strip() for p in passage.heading.split(">") if p.strip()]
+    if passage.title and (not parts or parts[0] != passage.title):
+        parts.insert(0, passage.title)
+    label = f"({' › '.join(parts)}) " if parts else ""
+    # Blank lines inside a chunk would blur where one block ends and the next begins.
+    text = re.sub(r"\s*\n\s*", "\n", passage.text.strip())
+    return f"[{number}] {label}{text}"
+
+
+def build_messages(question: str, passages: Sequence[Passage] | None) -> Messages:
+    """The chat messages for `question`: with numbered `passages`, or closed-book when None.
+
+    >>> build_messages("Why?", [Passage("T", "", "Because.")])[0]["content"].splitlines()[-2:]
+    ['Context:', '[1] (T) Because.']
+    """
+    if passages is None:
+        return [
+            {"role": "system", "content": CLOSED_BOOK_INSTRUCTIONS},
+            {"role": "user", "content": question},
+        ]
+    blocks = "\n\n".join(context_block(i, p) for i, p in enumerate(passages, start=1))
+    return [
+        {"role": "system", "content": f"{RAG_INSTRUCTIONS}\n\nContext:\n{blocks}"},
+        {"role": "user", "content": question},
+    ]
+
+
+def fit_prompt(
+    question: str,
+    passages: Sequence[Passage] | None,
+    *,
+    format_chat: Callable[[Messages], str],
+    count_tokens: Callable[[str], int],
+    context_length: int,
+    max_tokens: int,
+    margin: int = MARGIN_TOKENS,
+) -> FittedPrompt:
+    """The largest prompt for `question` that leaves `max_tokens` + `margin` free in the window.
+
+    Passages are taken in order (best first) while they fit whole; the first that does not fit
+    is cut at a word boundary if at least MIN_CUT_TOKENS of it fit; the rest are dropped. With
+    ``passages=None`` the prompt is closed-book. Raises ContextOverflowError when the
+    instructions and the question alone exceed the budget.
+
+    With a word-count tokenizer and a 30-token budget, two 8-word passages of which one fits:
+
+        fit_prompt("q", [p1, p2], format_chat=join, count_tokens=lambda s: len(s.split()),
+                   context_length=40, max_tokens=10, margin=0)
+        -> passages == (p1,), dropped == 1
+    """
+    budget = context_length - max_tokens - margin
+
+    def render(kept: Sequence[Passage] | None) -> tuple[str, Messages, int]:
+        messages = build_messages(question, kept)
+        prompt = format_chat(messages)
+        return prompt, messages, count_tokens(prompt)
+
+    prompt, messages, used = render(None if passages is None else [])
+    if used > budget:
+        raise ContextOverflowError(
+            f"the question and instructions take {used} tokens but only {budget} fit "
+            f"(context {context_length} - max_tokens {max_tokens} - margin {margin}): "
+            "shorten the question or lower max_tokens"
+        )
+    if passages is None:
+        return FittedPrompt(prompt, messages, (), used, budget)
+
+    kept: list[Passage] = []
+    for passage in passages:
+        whole = render([*kept, passage])
+        if whole[2] <= budget:
+            kept.append(passage)
+            prompt, messages, used = whole
+            continue
+        cut = _cut_to_fit(passage, kept, render, budget)
+        if cut is not None:
+            kept.append(cut[0])
+            prompt, messages, used = cut[1]
+        dropped = len(passages) - len(kept)
+        return FittedPrompt(
+            prompt, messages, tuple(kept), used, budget, cut=cut is not None, dropped=dropped
+        )
+    return FittedPrompt(prompt, messages, tuple(kept), used, budget)
+
+
+def _cut_to_fit(passage, kept, render, budget):
+    """The longest word prefix of `passage` that fits after `kept`, or None if too little fits."""
+    words = passage.text.split()
+    lo, hi, best = 1, len(words) - 1, None
+    while lo <= hi:  # binary search on the number of words kept
+        mid = (lo + hi) // 2
+        short = Passage(passage.title, passage.heading, " ".join(words[:mid]) + " …")
+        rendered = render([*kept, short])
+        if rendered[2] <= budget:
+            best, lo = (short, rendered), mid + 1
+        else:
+            hi = mid - 1
+    if best is None:
+        return None
+    base = render(kept)[2]
+    return best if best[1][2] - base >= MIN_CUT_TOKENS else None

@@ -1,0 +1,319 @@
+"""The RAG pipeline: retrieve, fit a numbered prompt, generate, cite.
+
+    rag = ragnb.RAG(kb, model="default")             # the model loads on the first ask
+    answer = rag.ask("How long do the batteries last?", k=4, mode="hybrid")
+    answer.text, answer.citations, answer.hits, answer.timings
+
+    stream = rag.ask("...", stream=True)             # an AnswerStream
+    stream.hits                                      # known before generation starts
+    for chunk in stream: print(chunk.text, end="")   # GenerationChunk, as the backend yields them
+    stream.answer                                    # the finished Answer
+
+    rag.ask("...", use_retrieval=False)              # the closed-book answer, for comparison
+
+Breaking out of the loop, ``stream.close()`` or a KeyboardInterrupt stops generation at once;
+the backend is left ready for the next question, and ``stream.answer`` holds the partial text
+with ``finish_reason == "cancelled"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from ragnb.answer import Answer, parse_citations, resolve_citations
+from ragnb.errors import EmptyIndexError, InputError
+from ragnb.generate.base import Backend, GenerationChunk, SamplingParams
+from ragnb.prompt import FittedPrompt, Passage, fit_prompt
+
+SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(SamplingParams))
+DEFAULT_SAMPLING = {"temperature": 0.0, "max_tokens": 256}
+MODES = ("bm25", "dense", "hybrid")
+
+
+@dataclass
+class _Job:
+    """Everything one question needs before generation starts."""
+
+    question: str
+    backend: Backend
+    params: SamplingParams
+    fitted: FittedPrompt
+    hits: pl.DataFrame
+    mode: str | None
+    closed_book: bool
+    started: float
+    retrieval_ms: float
+
+
+class RAG:
+    """Answer questions from a knowledge base with a local model, citing the chunks used.
+
+    Args:
+        kb: a :class:`ragnb.KnowledgeBase`, or None for closed-book questions only.
+        model: what ``ragnb.generate.load`` accepts: "default", "smollm2-135m", "gemma3-270m",
+            a GGUF path, a fine-tuned model. Loaded (once per process) on the first ask.
+        backend: "auto", "llamacpp", "mlx", or an already loaded :class:`Backend`.
+        **sampling_defaults: defaults for every ask: temperature (0, greedy), max_tokens (256),
+            top_p, seed, stop.
+
+    Raises:
+        InputError: an unknown sampling option or a bad value.
+    """
+
+    def __init__(
+        self, kb=None, model: Any = "default", backend: str | Backend = "auto", **sampling_defaults
+    ):
+        self.kb = kb
+        self.model = model
+        self._backend = backend if isinstance(backend, Backend) else None
+        self.backend_name = backend.name if isinstance(backend, Backend) else backend
+        self.sampling = self._params({**DEFAULT_SAMPLING, **sampling_defaults})
+        self._active: AnswerStream | None = None
+
+    def __repr__(self) -> str:
+        chunks = "no kb" if self.kb is None else f"{_kb_size(self.kb)} chunks"
+        return f"RAG({chunks}, model={self.model_name!r}, backend={self.backend_name!r})"
+
+    @property
+    def backend(self) -> Backend:
+        """The generation backend, loaded on first use (memoised by ``ragnb.generate.load``)."""
+        if self._backend is None:
+            from ragnb.generate import load
+
+            self._backend = load(self.model, backend=self.backend_name)
+            self.backend_name = self._backend.name
+        return self._backend
+
+    @property
+    def model_name(self) -> str:
+        """The model's short name (its registry name once loaded)."""
+        if self._backend is not None and self._backend.model_name:
+            return self._backend.model_name
+        return str(getattr(self.model, "name", self.model))
+
+    def ask(
+        self,
+        question: str,
+        k: int = 4,
+        mode: str = "hybrid",
+        fusion: str | None = None,
+        alpha: float | None = None,
+        where: Any = None,
+        use_retrieval: bool = True,
+        stream: bool = False,
+        **sampling: Any,
+    ) -> Answer | AnswerStream:
+        """Answer `question` from the `k` best chunks (or closed-book).
+
+        Args:
+            question: the question.
+            k: how many chunks to retrieve; fewer reach the prompt if they do not fit.
+            mode, fusion, alpha, where: passed to ``kb.search``.
+            use_retrieval: False for the closed-book answer (no kb needed).
+            stream: True returns an :class:`AnswerStream` instead of an :class:`Answer`.
+            **sampling: temperature, max_tokens, top_p, seed, stop for this call.
+
+        Returns:
+            An :class:`Answer`, or an :class:`AnswerStream` when ``stream=True``.
+
+        Raises:
+            InputError: empty question, bad k or mode, no knowledge base, bad sampling option.
+            EmptyIndexError: the knowledge base holds no chunks.
+            ContextOverflowError: the question alone does not fit the model's context window.
+            ModelError: the model is missing or cannot be loaded.
+        """
+        if not isinstance(question, str) or not question.strip():
+            raise InputError(f"question must be a non-empty string, got {question!r}")
+        # None means "the RAG's default", except for seed, where None means random.
+        overrides = {key: v for key, v in sampling.items() if v is not None or key == "seed"}
+        params = self._params({**dataclasses.asdict(self.sampling), **overrides})
+        if use_retrieval:
+            self._check_retrieval(k, mode)
+        started = time.perf_counter()
+        hits, retrieval_ms = pl.DataFrame(), 0.0
+        if use_retrieval:
+            hits = self.kb.search(question, k=k, mode=mode, fusion=fusion, alpha=alpha, where=where)
+            retrieval_ms = (time.perf_counter() - started) * 1000
+        backend = self.backend
+        passages = None
+        if use_retrieval:
+            passages = [
+                Passage(t or "", h or "", x)
+                for t, h, x in hits.select("title", "heading", "text").iter_rows()
+            ]
+        fitted = fit_prompt(
+            question,
+            passages,
+            format_chat=backend.format_chat,
+            count_tokens=backend.count_tokens,
+            context_length=backend.context_length,
+            max_tokens=params.max_tokens,
+        )
+        if self._active is not None and self._active.started:
+            self._active.close()  # an abandoned stream holds the backend: end it first
+        job = _Job(
+            question=question.strip(),
+            backend=backend,
+            params=params,
+            fitted=fitted,
+            hits=hits,
+            mode=mode if use_retrieval else None,
+            closed_book=not use_retrieval,
+            started=started,
+            retrieval_ms=retrieval_ms,
+        )
+        self._active = AnswerStream(job, self.model_name)
+        return self._active if stream else self._active.answer
+
+    def _params(self, values: dict[str, Any]) -> SamplingParams:
+        unknown = sorted(set(values) - set(SAMPLING_FIELDS))
+        if unknown:
+            raise InputError(
+                f"unknown sampling option {', '.join(unknown)}: use {', '.join(SAMPLING_FIELDS)}"
+            )
+        if isinstance(values.get("stop"), list):
+            values["stop"] = tuple(values["stop"])
+        return SamplingParams(**values)
+
+    def _check_retrieval(self, k: int, mode: str) -> None:
+        if self.kb is None:
+            raise InputError(
+                "this RAG has no knowledge base: create it with RAG(kb), "
+                "or ask with use_retrieval=False"
+            )
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise InputError(f"k must be a positive integer, got {k!r}")
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        if _kb_size(self.kb) == 0:
+            raise EmptyIndexError(
+                "the knowledge base is empty (0 chunks): add documents with kb.add(path_or_texts) "
+                "first, or ask with use_retrieval=False"
+            )
+
+
+def _kb_size(kb) -> int:
+    chunks = getattr(kb, "chunks", None)
+    return chunks.height if chunks is not None else len(kb)
+
+
+class AnswerStream:
+    """A streamed answer: iterate for GenerationChunks, then read ``.answer``.
+
+    ``hits`` and ``prompt`` are known before generation starts. Iterating a second time
+    yields nothing; ``answer`` finishes the generation if it is still running.
+    """
+
+    def __init__(self, job: _Job, model_name: str):
+        self._job = job
+        self._model_name = model_name
+        self._source: Iterator[GenerationChunk] | None = None
+        self._pieces: list[str] = []
+        self._last: GenerationChunk | None = None
+        self._gen_started = 0.0
+        self._first_at: float | None = None
+        self._answer: Answer | None = None
+
+    @property
+    def hits(self) -> pl.DataFrame:
+        """The retrieved chunks (all k, best first)."""
+        return self._job.hits
+
+    @property
+    def prompt(self) -> str:
+        """The exact prompt the model completes."""
+        return self._job.fitted.prompt
+
+    @property
+    def started(self) -> bool:
+        """Whether generation has begun."""
+        return self._source is not None
+
+    @property
+    def done(self) -> bool:
+        """Whether generation has finished (or was stopped)."""
+        return self._answer is not None
+
+    def __iter__(self) -> Iterator[GenerationChunk]:
+        if self._answer is not None:
+            return
+        if self._source is None:
+            self._gen_started = time.perf_counter()
+            self._source = self._job.backend.stream(self._job.fitted.prompt, self._job.params)
+        try:
+            for chunk in self._source:
+                if self._first_at is None and chunk.generation_tokens:
+                    self._first_at = time.perf_counter()
+                self._pieces.append(chunk.text)
+                self._last = chunk
+                yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop generation now (the backend stays usable); ``answer`` keeps the partial text."""
+        if self._answer is not None:
+            return
+        if self._source is not None:
+            self._source.close()
+        self._answer = self._finish()
+
+    def __enter__(self) -> AnswerStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def answer(self) -> Answer:
+        """The finished Answer (runs the rest of the generation first, if any)."""
+        if self._answer is None:
+            for _ in self:
+                pass
+        return self._answer  # type: ignore[return-value]
+
+    def _finish(self) -> Answer:
+        job, last, ended = self._job, self._last, time.perf_counter()
+        text = "".join(self._pieces).strip()
+        context = job.hits.head(len(job.fitted.passages))
+        citations, invalid = resolve_citations(parse_citations(text), context)
+        tokens = last.generation_tokens if last else 0
+        tps = last.generation_tps if last else 0.0
+        if not tps and self._first_at and tokens > 1 and ended > self._first_at:
+            tps = (tokens - 1) / (ended - self._first_at)
+        timings = {
+            "retrieval_ms": job.retrieval_ms,
+            "first_token_ms": (self._first_at - self._gen_started) * 1000
+            if self._first_at
+            else None,
+            "total_ms": (ended - job.started) * 1000,
+            "prompt_tokens": job.fitted.prompt_tokens,
+            "generation_tokens": tokens,
+            "tokens_per_s": tps,
+            "truncated_context": job.fitted.truncated,
+            "context_chunks": len(job.fitted.passages),
+            "finish_reason": (last.finish_reason if last else None) or "cancelled",
+        }
+        return Answer(
+            question=job.question,
+            text=text,
+            citations=citations,
+            invalid_citations=invalid,
+            hits=job.hits,
+            timings=timings,
+            prompt=job.fitted.prompt,
+            model=self._model_name,
+            backend=job.backend.name,
+            mode=job.mode,
+            closed_book=job.closed_book,
+        )
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "not finished"
+        return f"AnswerStream({self._job.question!r}, {self.hits.height} hits, {state})"
