@@ -1,0 +1,125 @@
+"""GGUF -> mlx-lm conversion, checked against llama.cpp on the real SmolLM2 file."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from ragnb.errors import ModelError
+from ragnb.generate.convert import (
+    conversion_info,
+    hf_name,
+    llama_config,
+    mlx_folder,
+    unpermute_rows,
+    validate_gguf,
+)
+from ragnb.generate.models import resolve_model
+
+PROMPT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+
+
+def llamacpp_permute(w: np.ndarray, n_heads: int) -> np.ndarray:
+    """llama.cpp's own q/k permutation (convert_hf_to_gguf.py), the reference to invert."""
+    return (
+        w.reshape(n_heads, 2, w.shape[0] // n_heads // 2, *w.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(w.shape)
+    )
+
+
+@pytest.mark.parametrize("n_heads", [1, 3, 9])
+def test_unpermute_inverts_llamacpp_permute(n_heads):
+    rng = np.random.default_rng(0)
+    hf = rng.integers(0, 2**32, size=(n_heads * 64, 18), dtype=np.uint32)
+    assert np.array_equal(unpermute_rows(llamacpp_permute(hf, n_heads), n_heads), hf)
+    assert not np.array_equal(llamacpp_permute(hf, n_heads), hf)
+
+
+def test_tensor_names():
+    assert hf_name("blk.29.ffn_down.biases") == "model.layers.29.mlp.down_proj.biases"
+    assert hf_name("blk.0.attn_norm.weight") == "model.layers.0.input_layernorm.weight"
+    assert hf_name("output_norm.weight") == "model.norm.weight"
+    with pytest.raises(ModelError, match="unsupported tensor 'blk.0.attn_q_norm.weight'"):
+        hf_name("blk.0.attn_q_norm.weight")
+
+
+def test_config_from_gguf_metadata():
+    import mlx.core as mx
+
+    weights, meta = mx.load(str(resolve_model("default").path), return_metadata=True)
+    config = llama_config(meta, weights)
+    # rope_theta must be set explicitly: mlx-lm would otherwise use 10000, silently
+    assert config["rope_theta"] == 100000.0
+    assert config["quantization"] == {"group_size": 32, "bits": 4}
+    assert config["tie_word_embeddings"] is True
+    assert (config["num_attention_heads"], config["num_key_value_heads"]) == (9, 3)
+    assert (config["hidden_size"], config["head_dim"], config["num_hidden_layers"]) == (576, 64, 30)
+
+
+@pytest.fixture(scope="module")
+def folder():
+    return mlx_folder(resolve_model("default").path)
+
+
+@pytest.mark.slow
+def test_conversion_is_cached_with_a_manifest(folder):
+    manifest = folder / "manifest.json"
+    before = manifest.stat().st_mtime_ns
+    assert mlx_folder(resolve_model("default").path) == folder
+    assert manifest.stat().st_mtime_ns == before  # not converted again
+    info = conversion_info(folder)
+    assert info["kind"] == "mlx-conversion" and info["convert_seconds"] > 0
+    assert info["source_sha256"][:12] in folder.name
+    assert info["add_bos_token"] is False
+    config = json.loads((folder / "config.json").read_text())
+    assert config["rope_theta"] == 100000.0
+    assert (folder / "model.safetensors").stat().st_size > 90e6
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".convert-")]
+
+
+@pytest.mark.slow
+def test_mlx_logits_match_llamacpp(folder):
+    import llama_cpp
+    import mlx.core as mx
+    import mlx_lm
+
+    model, tokenizer = mlx_lm.load(str(folder))
+    ids = tokenizer.encode(PROMPT, add_special_tokens=False)
+    mlx_logits = np.array(model(mx.array([ids]))[0, -1].astype(mx.float32))
+
+    llm = llama_cpp.Llama(
+        str(resolve_model("default").path), n_ctx=256, n_threads=1, logits_all=True, verbose=False
+    )
+    assert llm.tokenize(PROMPT.encode(), add_bos=True, special=True) == ids
+    llm.eval(ids)
+    ref = np.array(llm.scores[len(ids) - 1])
+
+    cosine = mlx_logits @ ref / np.linalg.norm(mlx_logits) / np.linalg.norm(ref)
+    assert cosine > 0.99
+    # llama.cpp quantizes activations to 8 bits, so near-ties may swap; the top-5 agree
+    assert set(np.argsort(-mlx_logits)[:5]) == set(np.argsort(-ref)[:5])
+
+
+def test_corrupt_gguf_is_refused_before_mlx_reads_it(tmp_path):
+    # mx.load segfaults on such files; validate_gguf must stop them first
+    garbage = tmp_path / "garbage.gguf"
+    garbage.write_bytes(b"GGUF" + os.urandom(4096))
+    with pytest.raises(ModelError, match="not a readable GGUF file"):
+        validate_gguf(garbage)
+    truncated = tmp_path / "truncated.gguf"
+    with resolve_model("default").path.open("rb") as f:
+        truncated.write_bytes(f.read(3_000_000))
+    with pytest.raises(ModelError, match="truncated or corrupt|is truncated"):
+        mlx_folder(truncated)
+    with pytest.raises(ModelError, match="not found"):
+        mlx_folder(tmp_path / "absent.gguf")
+
+
+@pytest.mark.slow
+def test_k_quants_are_refused_with_the_backend_to_use():
+    with pytest.raises(ModelError, match="backend='llamacpp'"):
+        mlx_folder(resolve_model("gemma3-270m").path)
