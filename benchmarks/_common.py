@@ -75,3 +75,49 @@ def write_result(name: str, payload: dict, markdown: str) -> None:
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0-100) of `values`."""
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+class CachedEmbedder:
+    """Wraps an embedder (name, dim, embed) with an on-disk cache keyed by model name and text.
+
+    Benchmarks build knowledge bases over the same chunks many times (fusion grids, chunk
+    settings); this makes each chunk cost one embedding per machine, not one per run."""
+
+    def __init__(self, inner, tag: str = "") -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = getattr(inner, "dim", 0)
+        self.path = results_dir("cache") / f"emb-{self.name}{tag}.npz"
+        self.vectors: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            stored = np.load(self.path)
+            self.vectors = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
+        self.embedded = 0  # texts that missed the cache in this process
+        self.embed_seconds = 0.0
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha1(text.encode()).hexdigest()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [self.key(t) for t in texts]
+        missing = list(dict.fromkeys(k for k in keys if k not in self.vectors))
+        if missing:
+            by_key = dict(zip(keys, texts, strict=True))
+            start = time.perf_counter()
+            fresh = self.inner.embed([by_key[k] for k in missing])
+            self.embed_seconds += time.perf_counter() - start
+            self.embedded += len(missing)
+            self.vectors.update(zip(missing, np.asarray(fresh, dtype=np.float32), strict=True))
+            if len(missing) > 16:  # queries are cheap; keep the file for corpus-sized batches
+                self.save()
+        self.dim = self.dim or len(next(iter(self.vectors.values())))
+        if not keys:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self.vectors[k] for k in keys])
+
+    def save(self) -> None:
+        keys = list(self.vectors)
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(keys), vectors=np.stack([self.vectors[k] for k in keys]))
+        tmp.replace(self.path)

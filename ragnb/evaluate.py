@@ -21,6 +21,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,24 +251,44 @@ def load_beir(path: str | Path, split: str = "test") -> BeirSet:
 # --------------------------------------------------------------------------------------------
 
 
-def build_kb(data: BeirSet, *, cache: bool = True, **kb_options: Any) -> KnowledgeBase:
-    """A KnowledgeBase holding the corpus of `data` (one document per corpus line).
+def build_kb(
+    data: BeirSet,
+    *,
+    embedder: object = "minilm",
+    cache: bool = True,
+    progress: bool | None = None,
+    **kb_options: Any,
+) -> KnowledgeBase:
+    """A KnowledgeBase holding the corpus of `data` (one document per corpus line), embedded.
 
-    With `cache`, the built knowledge base (chunks, BM25 index, embeddings) is saved under
-    ``cache_dir("eval", ...)``, keyed by the corpus text and `kb_options`, and loaded from there
-    on the next call, so re-running an evaluation does not re-embed the corpus.
+    Args:
+        data: the evaluation set.
+        embedder: passed to KnowledgeBase; None builds a BM25-only knowledge base.
+        cache: save the built knowledge base (chunks, BM25 index, embeddings) under
+            ``cache_dir("eval", ...)``, keyed by the corpus text, the embedder and `kb_options`,
+            and load it from there next time, so re-running an evaluation does not re-embed.
+        progress: show an embedding progress bar (None: only for large corpora).
+        kb_options: other KnowledgeBase arguments (chunk_size, chunk_overlap, bm25).
     """
     from ragnb._config import cache_dir
+    from ragnb.corpus.loaders import LoaderWarning
     from ragnb.kb import KnowledgeBase
 
-    options = json.dumps(kb_options, sort_keys=True, default=str)
+    name = None if embedder is None else getattr(embedder, "name", str(embedder))
+    options = json.dumps({"embedder": name, **kb_options}, sort_keys=True, default=str)
     key = hashlib.sha256(f"{data.fingerprint()}|{options}".encode()).hexdigest()[:16]
     folder = cache_dir("eval") / f"{data.name}-{key}"
-    if cache and (folder / "chunks.parquet").exists():
-        return KnowledgeBase.load(folder)
-    kb = KnowledgeBase(**kb_options)
-    kb.add(data.corpus, id="doc_id", text="text", title="title")
-    if cache:
+    fresh = not (cache and (folder / "manifest.json").is_file())
+    if fresh:
+        kb = KnowledgeBase(embedder=embedder, **kb_options)
+        with warnings.catch_warnings():
+            # an empty corpus document cannot be retrieved; it still counts as a miss
+            warnings.simplefilter("ignore", LoaderWarning)
+            kb.add(data.corpus, id="doc_id", text="text", title="title")
+    else:
+        kb = KnowledgeBase.load(folder, embedder=embedder)
+    embedded = kb.embed(progress=progress) if embedder is not None else 0
+    if cache and (fresh or embedded):
         kb.save(folder)
     return kb
 
@@ -278,16 +299,17 @@ def run_queries(
     mode: str,
     *,
     depth: int = 100,
-    fusion: str | None = None,
-    alpha: float | None = None,
+    **search_options: Any,
 ) -> tuple[dict[str, list[str]], list[float]]:
     """Search `kb` once per query; return {query id: doc ids ranked by best chunk} and the
-    milliseconds each search took."""
+    milliseconds each search took. `search_options` go to ``kb.search`` (fusion, alpha,
+    candidates, rrf_k, weights)."""
     run: dict[str, list[str]] = {}
     millis: list[float] = []
+    options = {name: value for name, value in search_options.items() if value is not None}
     for query_id, text in queries.select("query_id", "text").iter_rows():
         start = time.perf_counter()
-        hits = kb.search(text, k=depth, mode=mode, fusion=fusion, alpha=alpha)
+        hits = kb.search(text, k=depth, mode=mode, **options)
         millis.append((time.perf_counter() - start) * 1000)
         run[query_id] = docs_by_best_chunk(hits["doc_id"].to_list())
     return run, millis
@@ -299,11 +321,12 @@ def beir(
     ks: Sequence[int] = DEFAULT_KS,
     *,
     kb: KnowledgeBase | None = None,
+    embedder: object = "minilm",
     depth: int = 100,
-    fusion: str | None = None,
-    alpha: float | None = None,
     split: str = "test",
     cache: bool = True,
+    progress: bool | None = None,
+    **search_options: Any,
 ) -> pl.DataFrame:
     """Evaluate bm25 / dense / hybrid search on a BEIR-layout folder.
 
@@ -311,12 +334,16 @@ def beir(
         path: folder with corpus.jsonl, queries.jsonl and qrels/{split}.tsv.
         modes: search modes to evaluate, any of "bm25", "dense", "hybrid".
         ks: cut-offs for recall@k (MRR and nDCG are always @10).
-        kb: a KnowledgeBase already holding this corpus (with the corpus ids as doc_id);
-            built from the folder when None.
+        kb: a KnowledgeBase already holding this corpus (corpus ids as doc_id); when None one
+            is built from the folder (and cached, see `cache`).
+        embedder: the embedder of the knowledge base built here ("minilm", or any embedder
+            KnowledgeBase accepts); not needed, and not loaded, when modes is ["bm25"].
         depth: chunks retrieved per query before ranking documents by their best chunk.
-        fusion, alpha: passed to ``kb.search`` for the hybrid mode (None: the KB defaults).
         split: which qrels file to read.
         cache: keep the knowledge base built from the folder on disk for the next call.
+        progress: show the embedding progress bar (None: only for large corpora).
+        search_options: passed to ``kb.search`` for every query: fusion, alpha, candidates,
+            rrf_k, weights (None or absent: the knowledge base defaults).
 
     Returns:
         One row per mode: ``set, mode, queries, recall@k..., mrr@10, ndcg@10, ms_per_query``.
@@ -324,20 +351,26 @@ def beir(
     Raises:
         InputError: an unknown mode, a bad k, or a malformed folder.
 
-    >>> ragnb.evaluate.beir("../shared/eval/debfaq", modes=["bm25"])  # doctest: +SKIP
+    Example::
+
+        >>> ragnb.evaluate.beir("../shared/eval/debfaq", modes=["bm25", "hybrid"])
+        shape: (2, 10) ... set | mode | queries | recall@1 | recall@5 | recall@10 | ...
     """
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise InputError(f"modes {list(modes)!r} must be a non-empty subset of {list(MODES)}")
-    if not ks or any(not isinstance(k, int) or k < 1 for k in ks):
+    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
         raise InputError(f"ks {list(ks)!r} must be positive integers, e.g. [1, 5, 10]")
     depth = max(depth, max(ks), 10)
     data = load_beir(path, split=split)
     if kb is None:
-        kb = build_kb(data, cache=cache)
+        needs_dense = any(m != "bm25" for m in modes)
+        kb = build_kb(
+            data, embedder=embedder if needs_dense else None, cache=cache, progress=progress
+        )
     rows = []
     for mode in modes:
-        run, millis = run_queries(kb, data.queries, mode, depth=depth, fusion=fusion, alpha=alpha)
+        run, millis = run_queries(kb, data.queries, mode, depth=depth, **search_options)
         scores = score_run(run, data.qrels, ks=ks)
         rows.append(
             {
@@ -363,7 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--k", nargs="+", type=int, default=list(DEFAULT_KS), help="recall cut-offs"
     )
     parser.add_argument("--fusion", choices=["rrf", "convex"], default=None)
-    parser.add_argument("--alpha", type=float, default=None, help="dense weight for hybrid")
+    parser.add_argument("--alpha", type=float, default=None, help="convex: weight of dense")
+    parser.add_argument("--candidates", type=int, default=None, help="hybrid: rows per retriever")
+    parser.add_argument("--depth", type=int, default=100, help="chunks retrieved per query")
     parser.add_argument("--split", default="test")
     parser.add_argument("--no-cache", action="store_true", help="do not keep the built index")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
@@ -375,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ks=args.k,
             fusion=args.fusion,
             alpha=args.alpha,
+            candidates=args.candidates,
+            depth=args.depth,
             split=args.split,
             cache=not args.no_cache,
         )

@@ -1,0 +1,145 @@
+"""BM25 queries/second: ragnb's kb.search(mode="bm25") vs raw bm25s vs rank-bm25, same chunks.
+
+The knowledge base is built from the pyfaq corpus; its chunk texts (as the KB indexes them) are
+then indexed by raw bm25s and by rank-bm25 with the same analysis (stemmed, English stop
+words), and all the pyfaq queries are run through each, one query at a time, top 10.
+
+    nice .venv/bin/python benchmarks/bench_bm25.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
+from _common import EVAL, machine, write_result  # noqa: E402
+
+from ragnb.evaluate import load_beir  # noqa: E402
+
+K = 10
+
+
+def per_second(run, queries: list[str], repeat: int) -> tuple[float, float]:
+    """(queries per second, total seconds) of calling run(query) for each query, `repeat` times."""
+    run(queries[0])  # warm-up: lazy index build, first-call caches
+    start = time.perf_counter()
+    for _ in range(repeat):
+        for query in queries:
+            run(query)
+    seconds = time.perf_counter() - start
+    return repeat * len(queries) / seconds, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="passes over the queries")
+    parser.add_argument("--set", default="pyfaq")
+    args = parser.parse_args()
+
+    import bm25s
+    import rank_bm25
+    import Stemmer
+
+    from ragnb.kb import KnowledgeBase
+
+    data = load_beir(EVAL / args.set)
+    queries = data.queries["text"].to_list()
+
+    start = time.perf_counter()
+    kb = KnowledgeBase(embedder=None)
+    kb.add(data.corpus, id="doc_id", text="text", title="title")
+    kb.search(queries[0], k=K, mode="bm25")
+    kb_build = time.perf_counter() - start
+    texts = kb.indexed_texts() if hasattr(kb, "indexed_texts") else kb.chunks["text"].to_list()
+    print(
+        f"{args.set}: {data.corpus.height} documents -> {len(texts)} chunks; "
+        f"{len(queries)} queries x {args.repeat} passes, top {K}"
+    )
+
+    stemmer = Stemmer.Stemmer("english")
+    start = time.perf_counter()
+    raw = bm25s.BM25()
+    raw.index(
+        bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False),
+        show_progress=False,
+    )
+    raw_build = time.perf_counter() - start
+
+    def raw_one(query: str):
+        tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False)
+        return raw.retrieve(tokens, k=K, show_progress=False)
+
+    def kb_one(query: str):
+        return kb.search(query, k=K, mode="bm25")
+
+    tokenized = bm25s.tokenize(
+        texts, stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False
+    )
+    start = time.perf_counter()
+    okapi = rank_bm25.BM25Okapi(tokenized)
+    rank_build = time.perf_counter() - start
+
+    def rank_one(query: str):
+        terms = bm25s.tokenize(
+            [query], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False
+        )[0]
+        scores = okapi.get_scores(terms)
+        return np.argsort(-scores)[:K]
+
+    kb_qps, _ = per_second(kb_one, queries, args.repeat)
+    raw_qps, _ = per_second(raw_one, queries, args.repeat)
+    kb_qps_2, _ = per_second(kb_one, queries, args.repeat)  # again, to see the noise
+    raw_qps_2, _ = per_second(raw_one, queries, args.repeat)
+    kb_qps, raw_qps = max(kb_qps, kb_qps_2), max(raw_qps, raw_qps_2)
+    rank_qps, _ = per_second(rank_one, queries, 1)
+
+    start = time.perf_counter()
+    all_tokens = bm25s.tokenize(queries, stopwords="en", stemmer=stemmer, show_progress=False)
+    raw.retrieve(all_tokens, k=K, show_progress=False)
+    raw_batch_qps = len(queries) / (time.perf_counter() - start)
+
+    rows = [
+        ("ragnb kb.search(mode='bm25')", kb_qps, kb_build),
+        ("raw bm25s, one query per call", raw_qps, raw_build),
+        ("raw bm25s, all queries in one call", raw_batch_qps, None),
+        ("rank-bm25 BM25Okapi", rank_qps, rank_build),
+    ]
+    lines = ["| engine | queries/s | index build s |", "|---|---|---|"]
+    lines += [f"| {n} | {q:,.0f} | {'' if b is None else f'{b:.2f}'} |" for n, q, b in rows]
+    ratios = {
+        "ragnb_vs_bm25s": round(kb_qps / raw_qps, 3),
+        "ragnb_vs_bm25s_batched": round(kb_qps / raw_batch_qps, 3),
+        "ragnb_vs_rank_bm25": round(kb_qps / rank_qps, 1),
+    }
+    lines += [
+        "",
+        f"ragnb / raw bm25s (per query): **{ratios['ragnb_vs_bm25s']:.2f}x** (target >= 0.8x)",
+        f"ragnb / raw bm25s (batched): {ratios['ragnb_vs_bm25s_batched']:.2f}x",
+        f"ragnb / rank-bm25: **{ratios['ragnb_vs_rank_bm25']:.0f}x** (target >= 20x)",
+        f"{args.set}: {len(texts)} chunks, {len(queries)} queries, top {K}; the ragnb build "
+        "includes chunking.",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    write_result(
+        "bench_bm25",
+        {
+            "machine": machine(),
+            "set": args.set,
+            "chunks": len(texts),
+            "queries": len(queries),
+            "repeat": args.repeat,
+            "qps": {n: round(q, 1) for n, q, _ in rows},
+            "ratios": ratios,
+        },
+        table,
+    )
+
+
+if __name__ == "__main__":
+    main()
