@@ -414,8 +414,8 @@ def load_file(
 ) -> Document | None:
     """Read one file into a Document, or warn (LoaderWarning naming the file) and return None.
 
-    `doc_id` defaults to the file name; the title is the document's first heading, else the
-    PDF/HTML title, else the file stem.
+    `doc_id` defaults to the file name; the title is the HTML ``<title>`` or PDF title when set,
+    else the first heading, else the file stem.
     """
     path = Path(path)
     loader = LOADERS.get(path.suffix.lower())
@@ -435,7 +435,7 @@ def load_file(
     if not sections:
         warnings.warn(f"skipped {path}: no text found", LoaderWarning, stacklevel=3)
         return None
-    title = _title(sections, "") or title or path.stem
+    title = title or _title(sections, "") or path.stem  # <title>/PDF title, heading, stem
     return Document(doc_id or path.name, str(path), title, sections, dict(metadata or {}))
 
 

@@ -22,20 +22,23 @@ __all__ = ["BM25Index", "BM25Settings", "Analyzer", "top_k"]
 
 METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
 BACKENDS = ("bm25s", "rank_bm25")
-# rank-bm25 classes that compute the same formula as a bm25s method
-_RANK_BM25_CLASS = {"robertson": "BM25Okapi", "bm25l": "BM25L", "bm25+": "BM25Plus"}
+# rank-bm25 class computing the same formula as a bm25s (method, idf_method) pair. rank-bm25's
+# BM25L multiplies by the term frequency once more than the paper, so it has no match here.
+_RANK_BM25_CLASS = {("atire", "robertson"): "BM25Okapi", ("bm25+", "bm25+"): "BM25Plus"}
 
 
 @dataclass(frozen=True)
 class BM25Settings:
     """BM25 parameters and text analysis.
 
-    method: bm25s scoring variant ("lucene" default; "robertson" is the classic Okapi BM25).
+    method: bm25s scoring variant ("lucene" default). idf_method: None (same as method) or
+    another variant; ``method="atire", idf_method="robertson"`` is rank-bm25's BM25Okapi.
     stemmer: a PyStemmer language ("english") or None. stopwords: "en", a list of words, or None.
     backend: "bm25s" (fast, default) or "rank_bm25" (reference implementation, pure Python).
     """
 
     method: str = "lucene"
+    idf_method: str | None = None
     k1: float = 1.5
     b: float = 0.75
     delta: float = 0.5
@@ -48,12 +51,22 @@ class BM25Settings:
             raise InputError(f"BM25 method {self.method!r} is unknown: use one of {METHODS}")
         if self.backend not in BACKENDS:
             raise InputError(f"BM25 backend {self.backend!r} is unknown: use one of {BACKENDS}")
-        if self.backend == "rank_bm25" and self.method not in _RANK_BM25_CLASS:
+        if self.idf_method is not None and self.idf_method not in METHODS:
             raise InputError(
-                f"rank-bm25 has no {self.method!r} variant: use method in {tuple(_RANK_BM25_CLASS)}"
+                f"BM25 idf_method {self.idf_method!r} is unknown: use one of {METHODS}"
+            )
+        if self.backend == "rank_bm25" and self._variant not in _RANK_BM25_CLASS:
+            pairs = ", ".join(f"method={m!r}, idf_method={i!r}" for m, i in _RANK_BM25_CLASS)
+            raise InputError(
+                f"rank-bm25 has no method={self.method!r}, idf_method={self.idf_method!r} "
+                f"variant: use {pairs}"
             )
         if isinstance(self.stopwords, list):
             object.__setattr__(self, "stopwords", tuple(self.stopwords))
+
+    @property
+    def _variant(self) -> tuple[str, str]:
+        return self.method, self.idf_method or self.method
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -185,13 +198,13 @@ class BM25Index:
             rank_bm25 = require("rank_bm25", "rank-bm25", "pip install rank-bm25")
             terms = {i: t for t, i in self.vocab.items()}
             corpus = [[terms[i] for i in row.tolist()] for row in self.rows]
-            cls = getattr(rank_bm25, _RANK_BM25_CLASS[s.method])
-            extra = {"delta": s.delta} if s.method in ("bm25l", "bm25+") else {}
+            cls = getattr(rank_bm25, _RANK_BM25_CLASS[s._variant])
+            extra = {"delta": s.delta} if s.method == "bm25+" else {}
             self._model = cls(corpus, k1=s.k1, b=s.b, **extra)
             return
         import bm25s
 
-        model = bm25s.BM25(k1=s.k1, b=s.b, delta=s.delta, method=s.method)
+        model = bm25s.BM25(k1=s.k1, b=s.b, delta=s.delta, method=s.method, idf_method=s.idf_method)
         # a row with no terms still counts as a document (of length 0)
         model.scores = model.build_index_from_ids(
             unique_token_ids=list(range(len(self.vocab))),
@@ -253,7 +266,9 @@ class BM25Index:
             import bm25s
 
             s = self.settings
-            model = bm25s.BM25(k1=s.k1, b=s.b, delta=s.delta, method=s.method)
+            model = bm25s.BM25(
+                k1=s.k1, b=s.b, delta=s.delta, method=s.method, idf_method=s.idf_method
+            )
             model.scores = {
                 "data": arrays["matrix_data"],
                 "indices": arrays["matrix_indices"],
