@@ -1,0 +1,540 @@
+"""The retrieval explorer: a query box and search controls over a KnowledgeBase, the ranked hits
+with both retrievers' ranks side by side, a plot of how the fused list is composed, and a
+button that streams the RAG answer.
+
+Two layers:
+- `ExplorerState` is the view model, plain traitlets: set `query`, `mode`, `k`, `fusion`,
+  `alpha` or `where` and it calls `kb.search` with exactly those settings (no re-indexing) and
+  holds `hits`, `error` and `composition`. No ipywidgets needed; tests drive it directly.
+- `Explorer` is the ipywidgets face: each control is linked to one trait of the state, and the
+  results are re-rendered when `hits` changes. Its `_repr_mimebundle_` carries a static HTML
+  snapshot too, so nbconvert and GitHub show the state the notebook was saved in.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import polars as pl
+import traitlets
+
+from ragnb._html import esc
+from ragnb.errors import InputError, RagnbError, require
+from ragnb.filters import parse_where
+from ragnb.widgets.composition import composition
+from ragnb.widgets.render import composition_html, hits_html, number, wrap
+
+MODES = ("bm25", "dense", "hybrid")
+FUSIONS = ("rrf", "convex")
+K_MAX = 50
+
+
+def _kb_defaults() -> dict[str, Any]:
+    """The search defaults of ragnb.kb (fusion, alpha, RRF constants, candidate depth)."""
+    from ragnb import kb
+
+    return {
+        "fusion": getattr(kb, "DEFAULT_FUSION", "rrf"),
+        "alpha": getattr(kb, "DEFAULT_ALPHA", 0.5),
+        "rrf_k": getattr(kb, "DEFAULT_RRF_K", 60),
+        "weights": tuple(getattr(kb, "DEFAULT_RRF_WEIGHTS", (1.0, 1.0))),
+        "candidates": getattr(kb, "DEFAULT_CANDIDATES", 100),
+    }
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+class ExplorerState(traitlets.HasTraits):
+    """Search settings over one KnowledgeBase, and the hits they give.
+
+    >>> state = ExplorerState(kb, query="install on linux", k=3)   # doctest: +SKIP
+    >>> state.hits.equals(kb.search("install on linux", k=3))  # doctest: +SKIP
+    True
+
+    Every change of a setting re-runs `kb.search` (the indexes are reused). A blank query gives
+    no hits; a bad `where` or search error empties `hits` and puts a one-line message in `error`.
+    """
+
+    query = traitlets.Unicode("")
+    mode = traitlets.Enum(MODES, default_value="hybrid")
+    k = traitlets.Int(5)
+    fusion = traitlets.Enum(FUSIONS, default_value="rrf")
+    alpha = traitlets.Float(0.5)
+    where = traitlets.Unicode("")
+
+    error = traitlets.Unicode("")
+    searches = traitlets.Int(0)  # how many times kb.search ran; tests and the status line read it
+    revision = traitlets.Int(0)  # bumped after every refresh: observe it to re-render
+
+    def __init__(self, kb: Any, **settings: Any):
+        super().__init__()
+        self.kb = kb
+        self.defaults = _kb_defaults()
+        self.hits: pl.DataFrame | None = (
+            None  # a plain attribute: DataFrames do not compare as bool
+        )
+        self.ranges: dict[str, tuple[float, float]] | None = (
+            None  # convex: candidates' score ranges
+        )
+        # Unset settings follow the knowledge base: its fusion defaults; hybrid if it can embed.
+        settings = {k: v for k, v in settings.items() if v is not None}
+        settings.setdefault("fusion", self.defaults["fusion"])
+        settings.setdefault("alpha", self.defaults["alpha"])
+        settings.setdefault(
+            "mode", "hybrid" if getattr(kb, "embedder", None) is not None else "bm25"
+        )
+        with self.hold_trait_notifications():
+            for name, value in settings.items():
+                if name not in ("query", "mode", "k", "fusion", "alpha", "where"):
+                    raise InputError(
+                        f"unknown explorer setting {name!r}: "
+                        "use query, mode, k, fusion, alpha, where"
+                    )
+                setattr(self, name, value)
+        self.observe(
+            self._settings_changed, names=["query", "mode", "k", "fusion", "alpha", "where"]
+        )
+        self.refresh()
+
+    @traitlets.validate("k")
+    def _check_k(self, proposal):
+        k = proposal["value"]
+        if not 1 <= k <= K_MAX:
+            raise InputError(f"k={k} is outside 1..{K_MAX}: pick a k in that range")
+        return k
+
+    @traitlets.validate("alpha")
+    def _check_alpha(self, proposal):
+        alpha = proposal["value"]
+        if not 0.0 <= alpha <= 1.0:
+            raise InputError(f"alpha={alpha} is outside 0..1: it is the weight of dense retrieval")
+        return alpha
+
+    def _settings_changed(self, change) -> None:
+        # alpha only matters for the convex blend, fusion only for hybrid: skip needless searches.
+        if change["name"] == "alpha" and not (self.mode == "hybrid" and self.fusion == "convex"):
+            return
+        if change["name"] == "fusion" and self.mode != "hybrid":
+            return
+        self.refresh()
+
+    def search_args(self) -> dict[str, Any]:
+        """The keyword arguments of `kb.search` / `rag.ask` for the current settings."""
+        args: dict[str, Any] = {"k": self.k, "mode": self.mode}
+        if self.mode == "hybrid":
+            args["fusion"] = self.fusion
+            if self.fusion == "convex":
+                args["alpha"] = self.alpha
+        args["where"] = self.where_expr()
+        return args
+
+    def where_expr(self) -> pl.Expr | None:
+        """The filter box parsed into a Polars expression (None when blank)."""
+        if not self.where.strip():
+            return None
+        return parse_where(self.where, self.kb.chunks.columns)
+
+    def refresh(self) -> None:
+        """Run the search for the current settings (or clear the hits for a blank query)."""
+        hits, ranges, error = None, None, ""
+        if self.query.strip():
+            try:
+                args = self.search_args()
+                hits = self.kb.search(self.query, **args)
+                self.searches += 1
+                if args.get("fusion") == "convex":
+                    ranges = self.candidate_ranges(args)
+            except (RagnbError, pl.exceptions.PolarsError) as exc:
+                error = str(exc) if isinstance(exc, RagnbError) else _one_line(exc)
+        self.hits, self.ranges, self.error = hits, ranges, error
+        self.revision += 1
+
+    def candidate_ranges(self, args: dict[str, Any]) -> dict[str, tuple[float, float]]:
+        """(lowest, highest) score of each retriever's candidate list before convex fusion,
+        found by searching each retriever alone at the fusion's candidate depth."""
+        depth = max(self.k, self.defaults["candidates"])
+        ranges = {}
+        for name in ("bm25", "dense"):
+            single = self.kb.search(self.query, k=depth, mode=name, where=args["where"])
+            scores = single["score"]
+            ranges[name] = (scores.min(), scores.max()) if len(scores) else (0.0, 0.0)
+        return ranges
+
+    @property
+    def composition(self) -> pl.DataFrame | None:
+        """Per hit, the BM25 and dense parts of its score (the bars of the plot)."""
+        if self.hits is None:
+            return None
+        d = self.defaults
+        return composition(
+            self.hits,
+            self.mode,
+            self.fusion,
+            self.alpha,
+            rrf_k=d["rrf_k"],
+            weights=d["weights"],
+            ranges=self.ranges,
+        )
+
+    def settings_html(self) -> str:
+        """The settings as one line of escaped HTML."""
+        parts = [f"query <b>{esc(self.query)}</b>", f"mode {esc(self.mode)}", f"k {self.k}"]
+        if self.mode == "hybrid":
+            parts.append(f"fusion {esc(self.fusion)}")
+            if self.fusion == "convex":
+                parts.append(f"α {self.alpha:.2f}")
+        if self.where.strip():
+            parts.append(f"where <code>{esc(self.where)}</code>")
+        return " · ".join(parts)
+
+    def results_html(self) -> str:
+        """The hits table and the composition plot, or the error, or a hint."""
+        if self.error:
+            return f'<div class="ragnb-error">{esc(self.error)}</div>'
+        if self.hits is None:
+            return '<div class="muted">Type a query to search.</div>'
+        if self.hits.is_empty():
+            return '<div class="muted">No hits (check the filter).</div>'
+        table = hits_html(self.hits, self.query)
+        plot = composition_html(self.composition)
+        return (
+            '<div style="display:flex;gap:16px;align-items:flex-start">'
+            f"<div>{table}</div><div>{plot}</div></div>"
+        )
+
+
+class Explorer:
+    """The ipywidgets app over an `ExplorerState`; see `explore`."""
+
+    def __init__(
+        self,
+        kb: Any,
+        rag: Any = None,
+        *,
+        model: str = "default",
+        max_tokens: int = 256,
+        rag_options: dict[str, Any] | None = None,
+        **settings: Any,
+    ):
+        widgets = require("ipywidgets", "ipywidgets", "pip install 'ragnb[widgets]'")
+        self.state = ExplorerState(kb, **settings)
+        self._rag = rag
+        self._model = model
+        self._rag_options = dict(rag_options or {})
+        self.max_tokens = max_tokens
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.answer_text = ""
+        self.answer = None
+        self._answer_html = ""
+
+        s = self.state
+        self.query = widgets.Text(
+            value=s.query,
+            placeholder="Ask the knowledge base…",
+            description="query",
+            continuous_update=False,
+            layout=widgets.Layout(width="60%"),
+        )
+        self.mode = widgets.ToggleButtons(options=list(MODES), value=s.mode, description="mode")
+        self.k = widgets.IntSlider(
+            value=s.k,
+            min=1,
+            max=min(K_MAX, max(1, _n_chunks(kb))),
+            description="k",
+            continuous_update=False,
+        )
+        self.fusion = widgets.ToggleButtons(
+            options=list(FUSIONS), value=s.fusion, description="fusion"
+        )
+        self.alpha = widgets.FloatSlider(
+            value=s.alpha,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="α (dense)",
+            continuous_update=False,
+        )
+        self.where = widgets.Text(
+            value=s.where,
+            placeholder='pl.col("year") > 2020',
+            description="where",
+            continuous_update=False,
+            layout=widgets.Layout(width="60%"),
+        )
+        self.generate_button = widgets.Button(
+            description="generate", icon="play", button_style="primary"
+        )
+        self.cancel_button = widgets.Button(description="cancel", icon="stop", disabled=True)
+        self.progress = widgets.IntProgress(value=0, min=0, max=max_tokens, description="")
+        self.progress.layout.visibility = "hidden"
+        self.status = widgets.HTML(value="")
+        self.results = widgets.HTML(value="")
+        self.answer_view = widgets.HTML(value="")
+        for name in ("query", "mode", "k", "fusion", "alpha", "where"):
+            widget = getattr(self, name)
+            widget.add_class(f"ragnb-{name}")
+            traitlets.link((widget, "value"), (s, name))
+        for widget, cls in (
+            (self.generate_button, "ragnb-generate"),
+            (self.cancel_button, "ragnb-cancel"),
+            (self.progress, "ragnb-progress"),
+            (self.status, "ragnb-status"),
+            (self.results, "ragnb-results"),
+            (self.answer_view, "ragnb-answer"),
+        ):
+            widget.add_class(cls)
+        self.controls = [
+            self.query,
+            self.mode,
+            self.k,
+            self.fusion,
+            self.alpha,
+            self.where,
+            self.generate_button,
+        ]
+
+        s.observe(self._render, names="revision")
+        s.observe(self._sync_enabled, names=["mode", "fusion"])
+        self.generate_button.on_click(lambda _: self.generate())
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.ui = widgets.VBox(
+            [
+                self.query,
+                widgets.HBox([self.mode, self.k]),
+                widgets.HBox([self.fusion, self.alpha]),
+                self.where,
+                self.status,
+                self.results,
+                widgets.HBox([self.generate_button, self.cancel_button, self.progress]),
+                self.answer_view,
+            ]
+        )
+        self.ui.add_class("ragnb")
+        self.ui.add_class("ragnb-explorer")
+        self._sync_enabled()
+        self._render()
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def _render(self, _change=None) -> None:
+        self.results.value = wrap(self.state.results_html())
+        if not self.busy:
+            self.status.value = self._status_line()
+
+    def _status_line(self) -> str:
+        s = self.state
+        n = 0 if s.hits is None else s.hits.height
+        return f'<span class="muted">{s.settings_html()} · {n} hits · {s.searches} searches</span>'
+
+    def _sync_enabled(self, _change=None) -> None:
+        busy = self.busy
+        self.fusion.disabled = busy or self.state.mode != "hybrid"
+        self.alpha.disabled = busy or not (
+            self.state.mode == "hybrid" and self.state.fusion == "convex"
+        )
+
+    @property
+    def busy(self) -> bool:
+        """True while an answer is being generated."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _set_busy(self, busy: bool) -> None:
+        for widget in self.controls:
+            widget.disabled = busy
+        self.cancel_button.disabled = not busy
+        self.progress.layout.visibility = "visible" if busy else "hidden"
+        if not busy:
+            self._sync_enabled()
+
+    # -- generation ---------------------------------------------------------------------------
+
+    def rag(self) -> Any:
+        """The RAG pipeline answers come from (created on first use, which loads the model)."""
+        if self._rag is None:
+            from ragnb.rag import RAG
+
+            self._rag = RAG(self.state.kb, model=self._model, **self._rag_options)
+        return self._rag
+
+    def generate(self) -> threading.Thread | None:
+        """Stream the RAG answer for the current settings into the answer view, in a background
+        thread; returns the thread (None when the query is blank or a generation is running)."""
+        if self.busy:
+            return None
+        if not self.state.query.strip():
+            self.status.value = '<span class="ragnb-error">Type a question first.</span>'
+            return None
+        try:
+            args = self.state.search_args()
+        except RagnbError as exc:
+            self.status.value = f'<span class="ragnb-error">{esc(exc)}</span>'
+            return None
+        self._cancel.clear()
+        self.answer_text, self.answer = "", None
+        self.progress.value = 0
+        self._thread = threading.Thread(
+            target=self._run, args=(self.state.query, args), name="ragnb-generate", daemon=True
+        )
+        self._set_busy(True)
+        self._thread.start()
+        return self._thread
+
+    def cancel(self) -> None:
+        """Stop the running generation after the current token; the partial answer stays."""
+        self._cancel.set()
+
+    def _show(self, note: str) -> None:
+        self.status.value = f'<span class="muted">{note}</span>'
+        self._answer_html = (
+            '<div class="ragnb-answer-text" style="white-space:pre-wrap">'
+            f"{esc(self.answer_text)}</div>"
+        )
+        self.answer_view.value = wrap(self._answer_html)
+
+    def _run(self, question: str, args: dict[str, Any]) -> None:
+        stream = None
+        try:
+            self._show("loading model…")
+            rag = self.rag()
+            if self._cancel.is_set():
+                self._show("cancelled before generation started")
+                return
+            self._show("retrieving…")
+            stream = rag.ask(question, stream=True, max_tokens=self.max_tokens, **args)
+            start, tokens = time.perf_counter(), 0
+            for chunk in stream:
+                self.answer_text += chunk.text
+                tokens = getattr(chunk, "generation_tokens", 0) or tokens + 1
+                self.progress.value = min(tokens, self.progress.max)
+                rate = tokens / max(time.perf_counter() - start, 1e-9)
+                self._show(f"generating… {tokens} tokens · {rate:.1f} tok/s")
+                if self._cancel.is_set():
+                    break
+            stream.close()  # ends generation now if we broke out; keeps the partial answer
+            self.answer = stream.answer
+            self._show_answer(self.answer, cancelled=self._cancel.is_set())
+        except Exception as exc:  # a background thread has nobody to raise to: show it
+            self.status.value = f'<span class="ragnb-error">{esc(_one_line(exc))}</span>'
+        finally:
+            if stream is not None:
+                try:
+                    stream.close()
+                except Exception:  # closing a half-read stream must not hide the real outcome
+                    pass
+            self._thread_done()
+
+    def _thread_done(self) -> None:
+        # Runs on the generation thread just before it ends; `busy` is still True here.
+        for widget in self.controls:
+            widget.disabled = False
+        self.cancel_button.disabled = True
+        self.progress.layout.visibility = "hidden"
+        self.fusion.disabled = self.state.mode != "hybrid"
+        self.alpha.disabled = not (self.state.mode == "hybrid" and self.state.fusion == "convex")
+
+    def _show_answer(self, answer: Any, cancelled: bool = False) -> None:
+        timings = getattr(answer, "timings", None) or {}
+        rate = (
+            timings.get("tokens_per_s")
+            if isinstance(timings, dict)
+            else getattr(timings, "tokens_per_s", None)
+        )
+        total = (
+            timings.get("total_ms")
+            if isinstance(timings, dict)
+            else getattr(timings, "total_ms", None)
+        )
+        render = getattr(answer, "_repr_html_", None)
+        body = (
+            render()
+            if callable(render)
+            else f'<div style="white-space:pre-wrap">{esc(answer.text)}</div>'
+        )
+        self._answer_html = f'<div class="ragnb-answer-text">{body}</div>'
+        self.answer_view.value = wrap(self._answer_html)
+        note = "cancelled" if cancelled else "done"
+        if total is not None:
+            note += f" in {number(total / 1000, 1)} s"
+        if rate is not None:
+            note += f" · {number(rate, 1)} tok/s"
+        self.status.value = f'<span class="muted">{note}</span>'
+
+    # -- display ------------------------------------------------------------------------------
+
+    def to_html(self) -> str:
+        """A static HTML snapshot of the current state: settings, hits, composition, answer."""
+        s = self.state
+        return wrap(
+            f'<div class="ragnb-explorer-static"><div>{s.settings_html()}</div>'
+            f"{s.results_html()}{self._answer_html}</div>"
+        )
+
+    def __repr__(self) -> str:
+        s = self.state
+        n = 0 if s.hits is None else s.hits.height
+        return f"Explorer(query={s.query!r}, mode={s.mode!r}, k={s.k}, hits={n})"
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        bundle = dict(self.ui._repr_mimebundle_() or {})
+        bundle["text/plain"] = repr(self)
+        bundle["text/html"] = self.to_html()
+        return bundle
+
+
+def _n_chunks(kb: Any) -> int:
+    chunks = getattr(kb, "chunks", None)
+    return chunks.height if chunks is not None else K_MAX
+
+
+def explore(
+    kb: Any,
+    rag: Any = None,
+    *,
+    query: str = "",
+    mode: str | None = None,
+    k: int = 5,
+    fusion: str | None = None,
+    alpha: float | None = None,
+    where: str = "",
+    model: str = "default",
+    max_tokens: int = 256,
+    **rag_options: Any,
+) -> Explorer:
+    """An interactive explorer of `kb`'s retrieval, with a button that streams the RAG answer.
+
+    Args:
+        kb: a KnowledgeBase with chunks added.
+        rag: the RAG pipeline for the generate button; made from `kb`, `model` and
+            `rag_options` on the first click when None.
+        query, mode, k, fusion, alpha, where: the initial settings. mode "bm25" | "dense" |
+            "hybrid" (default: hybrid when `kb` has an embedder); fusion "rrf" | "convex" and
+            alpha (weight of dense in the convex blend) default to the knowledge base's
+            defaults; where is a Polars expression on chunk columns, as text, e.g.
+            'pl.col("year") > 2020' (see `ragnb.filters.parse_where`).
+        model: model name for the RAG made on first use.
+        max_tokens: most tokens per generated answer.
+
+    Returns:
+        an Explorer; display it (last line of a cell). Without a widget frontend (nbconvert,
+        GitHub) it shows as a static HTML snapshot of its state. `explorer.state` is the view
+        model (`.hits`, `.composition`, settings as traits).
+    """
+    return Explorer(
+        kb,
+        rag,
+        model=model,
+        max_tokens=max_tokens,
+        rag_options=rag_options,
+        query=query,
+        mode=mode,
+        k=k,
+        fusion=fusion,
+        alpha=alpha,
+        where=where,
+    )
