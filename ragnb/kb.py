@@ -359,10 +359,7 @@ class KnowledgeBase:
             if not source.strip():
                 raise InputError("the text to add is empty: pass a non-empty string or a path")
             if looks_like_path(source) and id is None:
-                raise InputError(
-                    f"no such file or folder: {source!r}: pass an existing path (to "
-                    "index this string as text, give it an id=)"
-                )
+                expand_paths(source)  # raises the InputError naming the missing path or glob
             return [text_document(source, doc_id=id, title=title, metadata=metadata)], None
         raise InputError(
             f"cannot add a {type(source).__name__}: pass a path, a folder, a glob, "

@@ -468,14 +468,14 @@ _GLOB_CHARS = set("*?[")
 
 def looks_like_path(text: str) -> bool:
     """True for a string that was probably meant as a path: one line, no spaces, and a known
-    extension or a path separator at the end.
+    extension, a path separator at the end, or a ``*`` wildcard.
 
     >>> looks_like_path("docs/intro.md"), looks_like_path("How do I install it?")
     (True, False)
     """
     if "\n" in text or " " in text.strip() or not text.strip():
         return False
-    return Path(text).suffix.lower() in LOADERS or text.endswith(("/", "\\"))
+    return Path(text).suffix.lower() in LOADERS or text.endswith(("/", "\\")) or "*" in text
 
 
 def _walk(root: Path) -> Iterator[Path]:
@@ -507,7 +507,10 @@ def expand_paths(spec: str | Path) -> list[tuple[Path, str]]:
             root = _glob_root(text)
             return [(f, _relative(f, root)) for f in files]
         raise InputError(f"no files match {text!r}: check the pattern (use ** for subfolders)")
-    raise InputError(f"no such file or folder: {text!r}; pass an existing path, or text to index")
+    raise InputError(
+        f"no such file or folder: {text!r}; pass an existing path (to index this string as "
+        "text, give it an id=)"
+    )
 
 
 def _glob_root(pattern: str) -> Path:
