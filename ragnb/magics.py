@@ -1,0 +1,721 @@
+"""The notebook face: ``%load_ext ragnb`` registers one magic, ``rag``, as a line and a cell magic.
+
+    %%rag --k 3                      the cell body is the question; the answer streams in, then
+    How do I pair the remote?        settles into the rich Answer display (returned, so _ holds it)
+
+    %rag add PATH_OR_VAR [...]       %rag remove DOC_ID      %rag search QUERY
+    %rag status    %rag models       %rag save PATH          %rag load PATH
+    %rag use NAME  %rag config       %rag explore            %rag finetune    %rag scorecard
+
+Every command is one call of the Python API (KnowledgeBase, RAG, list_models, finetune.train,
+compare, explore, scorecard); this module only parses, calls and displays. Library errors
+(`RagnbError`) and bad options reach the user as a one-line `UsageError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import (
+    MagicArgumentParser,
+    argument,
+    magic_arguments,
+    parse_argstring,
+)
+from IPython.display import display
+from traitlets import Bool, CFloat, CInt, Enum, TraitError, Unicode
+
+from ragnb import _html
+from ragnb._magic_parse import interpolate
+from ragnb.errors import RagnbError
+
+MODES = ("bm25", "dense", "hybrid")
+FUSIONS = ("rrf", "convex")
+
+SUBCOMMANDS = {
+    "add": "add files, folders, text or a DataFrame variable to the knowledge base",
+    "remove": "remove documents by doc_id",
+    "search": "show the retrieved chunks for a query, with per-retriever ranks",
+    "status": "corpus size, index state, backend and model",
+    "models": "list the models that can answer (installed and fine-tuned)",
+    "save": "save the knowledge base to a folder",
+    "load": "load a knowledge base saved with %rag save",
+    "use": "switch to (or create) a named knowledge base",
+    "config": "show or set the settings (also %config RagMagics.top_k = 8)",
+    "explore": "open the knowledge-base explorer widget",
+    "finetune": "fine-tune the model on question/answer pairs",
+    "scorecard": "score RAG against closed-book (and fine-tuned) answers",
+}
+
+
+# ---------------------------------------------------------------- error translation
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())
+
+
+@contextlib.contextmanager
+def _usage_errors(where: str | None = None) -> Iterator[None]:
+    """Turn the errors a user can fix (library errors, bad settings, a failing --where) into a
+    one-line UsageError; anything else is a bug and keeps its traceback."""
+    try:
+        yield
+    except RagnbError as exc:
+        raise UsageError(_one_line(exc)) from None
+    except TraitError as exc:
+        raise UsageError(_one_line(exc)) from None
+    except Exception as exc:
+        polars_error = type(exc).__module__.startswith("polars")
+        if where is not None and polars_error:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageError(
+                f"--where {where!r} could not be applied to the chunks ({first}); "
+                "check the column types with %rag status"
+            ) from None
+        raise
+
+
+# ---------------------------------------------------------------- small display objects
+
+
+class _Html:
+    """A display object from prebuilt (already escaped) HTML and its plain-text twin."""
+
+    def __init__(self, html: str, text: str):
+        self.html, self.text = html, text
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        return {"text/plain": self.text, "text/html": f'<div class="ragnb">{self.html}</div>'}
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _streaming_bundle(text: str, note: str = "") -> dict[str, str]:
+    """What the cell shows while an answer is generated: the growing text, escaped."""
+    suffix = f' <span class="muted">{_html.esc(note)}</span>' if note else ""
+    return {
+        "text/plain": text + (f" {note}" if note else ""),
+        "text/html": (
+            f'<div class="ragnb"><div style="white-space:pre-wrap">{_html.esc(text)}{suffix}'
+            "</div></div>"
+        ),
+    }
+
+
+def _rank(value: object) -> object:
+    return "–" if value is None else value
+
+
+def hits_display(hits) -> _Html:
+    """The `%rag search` table: rank, source, heading, text, the final score and the rank each
+    retriever gave (– where that retriever did not return the chunk or was not run)."""
+    header = ["rank", "doc_id", "heading", "text", "score", "bm25 rank", "dense rank"]
+    rows = []
+    for row in hits.iter_rows(named=True):
+        rows.append(
+            [
+                row["rank"],
+                row["doc_id"],
+                row.get("heading") or "",
+                _html.shorten(row["text"], 240),
+                f"{row['score']:.4g}" if row.get("score") is not None else None,
+                _rank(row.get("bm25_rank")),
+                _rank(row.get("dense_rank")),
+            ]
+        )
+    html = _html.STYLE + _html.table(rows, header)
+    lines = [
+        f"{r[0]:>3}. [{r[1]}] {_html.shorten(r[3], 100)}  (score {r[4]}, bm25 {r[5]}, dense {r[6]})"
+        for r in rows
+    ]
+    return _Html(html, "\n".join(lines) if lines else "(no hits)")
+
+
+def _key_value_display(title: str, pairs: list[tuple[str, object]]) -> _Html:
+    html = f"<b>{_html.esc(title)}</b>" + _html.STYLE + _html.table(pairs, ["", ""])
+    width = max((len(k) for k, _ in pairs), default=0)
+    text = "\n".join([title, *(f"  {k:<{width}}  {v}" for k, v in pairs)])
+    return _Html(html, text)
+
+
+def _message(text: str) -> _Html:
+    return _Html(_html.esc(text), text)
+
+
+# ---------------------------------------------------------------- the magics
+
+
+@magics_class
+class RagMagics(Magics):
+    """``%rag`` / ``%%rag``: ask questions of a knowledge base and manage it from a notebook.
+
+    Settings are traitlets, so ``%config RagMagics.top_k = 8`` (or ``%rag config top_k=8``)
+    changes the defaults of every later cell; a cell's options override them for that cell.
+    """
+
+    top_k = CInt(4, help="Chunks retrieved per question (--k).").tag(config=True)
+    mode = Enum(MODES, default_value="hybrid", help="Retrieval mode (--mode).").tag(config=True)
+    fusion = Enum(
+        FUSIONS, default_value=None, allow_none=True, help="Hybrid fusion (--fusion)."
+    ).tag(config=True)
+    alpha = CFloat(None, allow_none=True, help="Weight of dense in convex fusion (--alpha).").tag(
+        config=True
+    )
+    model = Unicode("default", help="Model name, GGUF path or fine-tuned name (--model).").tag(
+        config=True
+    )
+    backend = Unicode("auto", help="Backend: auto, llamacpp or mlx (--backend).").tag(config=True)
+    temperature = CFloat(0.0, help="Sampling temperature; 0 is greedy (--temperature).").tag(
+        config=True
+    )
+    max_tokens = CInt(256, help="Most tokens generated per answer (--max-tokens).").tag(config=True)
+    seed = CInt(0, allow_none=True, help="Sampling seed (--seed).").tag(config=True)
+    stream = Bool(True, help="Stream answers into the cell as they are generated.").tag(config=True)
+    interpolate = Bool(True, help="Replace {name} in questions with user variables.").tag(
+        config=True
+    )
+
+    def __init__(self, shell=None, **kwargs):
+        super().__init__(shell=shell, **kwargs)
+        self.kbs: dict[str, Any] = {}
+        self.current = "default"
+        self.finetuned: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ knowledge bases
+
+    def kb(self, name: str | None = None):
+        """The knowledge base called `name` (default: the current one), created on first use.
+
+        A name that is not registered but is a KnowledgeBase variable of the user namespace
+        is registered under that name, so ``kb = ragnb.KnowledgeBase(...)`` then ``%rag use kb``
+        puts a Python-built knowledge base behind the magics.
+        """
+        from ragnb.kb import KnowledgeBase
+
+        name = name or self.current
+        if name not in self.kbs:
+            value = self.shell.user_ns.get(name) if self.shell is not None else None
+            self.kbs[name] = value if isinstance(value, KnowledgeBase) else KnowledgeBase()
+        return self.kbs[name]
+
+    # ------------------------------------------------------------ entry point
+
+    @magic_arguments()
+    @argument("-h", "--help", action="store_true", help="Show this help.")
+    @argument("--k", type=int, default=None, help="Chunks to retrieve (default: RagMagics.top_k).")
+    @argument("--mode", default=None, help="Retrieval mode: bm25, dense or hybrid.")
+    @argument("--fusion", default=None, help="Hybrid fusion: rrf or convex.")
+    @argument("--alpha", type=float, default=None, help="Weight of dense in convex fusion, 0..1.")
+    @argument(
+        "--where",
+        default=None,
+        help="Filter on chunk columns, e.g. 'pl.col(\"year\") > 2020' (parsed, never run).",
+    )
+    @argument("--model", default=None, help="Model name, GGUF path or fine-tuned model name.")
+    @argument("--backend", default=None, help="auto, llamacpp or mlx.")
+    @argument("--temperature", type=float, default=None, help="Sampling temperature (0: greedy).")
+    @argument("--max-tokens", type=int, default=None, help="Most tokens to generate.")
+    @argument("--seed", type=int, default=None, help="Sampling seed.")
+    @argument("--no-stream", action="store_true", help="Show the answer only when it is done.")
+    @argument("--closed-book", action="store_true", help="Answer without retrieval.")
+    @argument("--kb", default=None, help="Named knowledge base to use (see %%rag use).")
+    @argument("--no-interpolate", action="store_true", help="Keep {name} in the question as is.")
+    @argument("--show-prompt", action="store_true", help="Also show the prompt sent to the model.")
+    @argument("--out", default=None, help="Also store the result in this user variable.")
+    @argument("--compare", action="store_true", help="Compare models on this question.")
+    @argument("--models", default=None, help="With --compare: comma-separated model names.")
+    @line_cell_magic
+    def rag(self, line: str, cell: str | None = None):
+        """Ask the cell body as a question (``%%rag``), or run a subcommand (``%rag NAME ...``).
+
+        Subcommands: add, remove, search, status, models, save, load, use, config, explore,
+        finetune, scorecard (``%rag NAME --help`` for each). The question may use ``{name}`` to
+        insert user variables; unknown names are left as written.
+        """
+        if cell is None:
+            return self._line(line)
+        args = self._parse(self.rag, line)
+        if args.help:
+            print(self.rag.parser.format_help())
+            return None
+        question = cell.strip()
+        if self.interpolate and not args.no_interpolate:
+            question = interpolate(question, self.shell.user_ns)
+        if not question:
+            raise UsageError("the %%rag cell is empty: write the question in the cell body")
+        if args.compare:
+            result = self._compare(question, args)
+        else:
+            result = self._ask(question, args)
+        if args.out and result is not None:
+            self.shell.user_ns[args.out] = result
+        return result
+
+    def _parse(self, func, line: str) -> argparse.Namespace:
+        try:
+            return parse_argstring(func, line)
+        except ValueError as exc:  # unbalanced quotes from shlex
+            raise UsageError(f"could not read the options {line!r}: {exc}") from None
+
+    # ------------------------------------------------------------ %%rag
+
+    def _retrieval(self, args: argparse.Namespace, kb) -> dict[str, Any]:
+        """The retrieval keyword arguments of RAG.ask / kb.search, from options over settings."""
+        k = self.top_k if args.k is None else args.k
+        if k < 1:
+            raise UsageError(f"--k {k} is below 1: retrieve at least one chunk, e.g. --k 4")
+        mode = args.mode or self.mode
+        if mode not in MODES:
+            raise UsageError(
+                f"--mode {mode!r} is not one of {', '.join(MODES)}: e.g. --mode hybrid"
+            )
+        fusion = args.fusion or self.fusion
+        if fusion is not None and fusion not in FUSIONS:
+            raise UsageError(
+                f"--fusion {fusion!r} is not one of {', '.join(FUSIONS)}: e.g. --fusion rrf"
+            )
+        alpha = self.alpha if args.alpha is None else args.alpha
+        if alpha is not None and not 0.0 <= alpha <= 1.0:
+            raise UsageError(f"--alpha {alpha} is outside 0..1: e.g. --alpha 0.5")
+        where = None
+        if args.where:
+            from ragnb.filters import parse_where
+
+            with _usage_errors():
+                where = parse_where(_unquote(args.where), kb.chunks.columns)
+        return {"k": k, "mode": mode, "fusion": fusion, "alpha": alpha, "where": where}
+
+    def _sampling(self, args: argparse.Namespace) -> dict[str, Any]:
+        max_tokens = self.max_tokens if args.max_tokens is None else args.max_tokens
+        if max_tokens < 1:
+            raise UsageError(f"--max-tokens {max_tokens} is below 1: e.g. --max-tokens 256")
+        temperature = self.temperature if args.temperature is None else args.temperature
+        if temperature < 0:
+            raise UsageError(f"--temperature {temperature} is negative: use 0 (greedy) or more")
+        return {
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "seed": self.seed if args.seed is None else args.seed,
+        }
+
+    def _rag(self, kb, args: argparse.Namespace):
+        import ragnb
+
+        with _usage_errors():
+            return ragnb.RAG(
+                kb, model=args.model or self.model, backend=args.backend or self.backend
+            )
+
+    def _ask(self, question: str, args: argparse.Namespace):
+        kb = self.kb(args.kb)
+        retrieval = self._retrieval(args, kb)
+        sampling = self._sampling(args)
+        rag = self._rag(kb, args)
+        stream = self.stream and not args.no_stream
+        with _usage_errors(args.where):
+            if not stream:
+                answer = rag.ask(
+                    question, use_retrieval=not args.closed_book, **retrieval, **sampling
+                )
+            else:
+                answer = self._stream(
+                    rag.ask(
+                        question,
+                        use_retrieval=not args.closed_book,
+                        stream=True,
+                        **retrieval,
+                        **sampling,
+                    )
+                )
+        if answer is not None and args.show_prompt:
+            prompt = getattr(answer, "prompt", "") or ""
+            display(
+                _Html(
+                    "<details open><summary>prompt</summary>"
+                    f'<pre style="white-space:pre-wrap">{_html.esc(prompt)}</pre></details>',
+                    "--- prompt ---\n" + prompt,
+                )
+            )
+        return answer
+
+    def _in_frontend(self) -> bool:
+        # a kernel (JupyterLab, Notebook, VS Code) can update a display in place; a terminal can't
+        return getattr(self.shell, "kernel", None) is not None
+
+    def _stream(self, stream):
+        """Show the answer as it is generated, then return the finished Answer.
+
+        In a frontend the text grows inside one updatable display, which is emptied at the end
+        because the returned Answer is displayed as the cell's result. In a terminal the text
+        is printed as it comes. Ctrl-C / Interrupt stops generation and returns the partial
+        Answer.
+        """
+        handle = (
+            display(_streaming_bundle("", "…"), raw=True, display_id=True)
+            if self._in_frontend()
+            else None
+        )
+        text = ""
+        try:
+            for chunk in stream:
+                text += chunk.text
+                if handle is not None:
+                    handle.update(_streaming_bundle(text, "…"), raw=True)
+                else:
+                    sys.stdout.write(chunk.text)
+                    sys.stdout.flush()
+        except KeyboardInterrupt:
+            stream.close()  # stops generation; the stream's answer keeps the partial text
+            if handle is not None:
+                handle.update(_streaming_bundle(text, "(interrupted)"), raw=True)
+            else:
+                print(" (interrupted)")
+            return stream.answer
+        if handle is not None:
+            handle.update({"text/plain": ""}, raw=True)
+        else:
+            print()
+        return stream.answer
+
+    def _compare(self, question: str, args: argparse.Namespace):
+        import ragnb
+
+        kb = self.kb(args.kb)
+        models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+        kwargs: dict[str, Any] = {"kb": kb}
+        if models:
+            kwargs["models"] = models
+        with _usage_errors():
+            result = ragnb.compare(question, **kwargs)
+        try:
+            from ragnb.widgets import ComparisonView
+        except ImportError:
+            return result
+        return ComparisonView(result)
+
+    # ------------------------------------------------------------ %rag SUBCOMMAND
+
+    def _line(self, line: str):
+        name, _, rest = line.strip().partition(" ")
+        if name in ("", "-h", "--help", "help"):
+            print(self._help())
+            return None
+        handler = getattr(self, f"_cmd_{name}", None)
+        if name not in SUBCOMMANDS or handler is None:
+            raise UsageError(
+                f"%rag {name!r} is not a subcommand ({', '.join(SUBCOMMANDS)}); "
+                "to ask a question, write it in a %%rag cell"
+            )
+        return handler(rest.strip())
+
+    def _help(self) -> str:
+        width = max(map(len, SUBCOMMANDS))
+        lines = ["%rag SUBCOMMAND [...]   (%rag SUBCOMMAND --help for its options)"]
+        lines += [f"  {n:<{width}}  {h}" for n, h in SUBCOMMANDS.items()]
+        lines += ["", "%%rag [options] then the question in the cell body:", ""]
+        return "\n".join(lines) + self.rag.parser.format_help()
+
+    def _sub_parser(self, name: str) -> MagicArgumentParser:
+        parser = MagicArgumentParser(prog=f"%rag {name}", description=SUBCOMMANDS[name])
+        parser.add_argument("-h", "--help", action="store_true", help="Show this help.")
+        return parser
+
+    def _sub_args(self, parser: MagicArgumentParser, rest: str) -> argparse.Namespace | None:
+        try:
+            args = parser.parse_argstring(rest)
+        except ValueError as exc:
+            raise UsageError(f"could not read {rest!r}: {exc}") from None
+        if args.help:
+            print(parser.format_help())
+            return None
+        return args
+
+    def _cmd_add(self, rest: str):
+        parser = self._sub_parser("add")
+        parser.add_argument("sources", nargs="*", help="paths, globs, or names of variables")
+        parser.add_argument("--text", default=None, help="DataFrame column holding the text")
+        parser.add_argument("--id", default=None, help="DataFrame column holding the doc id")
+        parser.add_argument("--kb", default=None, help="named knowledge base (default: current)")
+        args = self._sub_args(parser, rest)
+        if args is None:
+            return None
+        if not args.sources:
+            raise UsageError("%rag add needs a path or a variable name, e.g. %rag add docs/")
+        kb = self.kb(args.kb)
+        before = _counts(kb)
+        with _usage_errors():
+            for source in args.sources:
+                value = self._resolve_source(source)
+                options = {}
+                if args.text:
+                    options["text"] = args.text
+                if args.id:
+                    options["id"] = args.id
+                kb.add(value, **options)
+        after = _counts(kb)
+        return _message(
+            f"knowledge base {self._name(args.kb)!r}: +{after[0] - before[0]} documents, "
+            f"+{after[1] - before[1]} chunks ({after[0]} documents, {after[1]} chunks in all)"
+        )
+
+    def _resolve_source(self, source: str) -> Any:
+        """A bare identifier bound in the user namespace means that variable (a path, raw text,
+        a list of paths or a DataFrame); anything else is a path or a glob, never raw text."""
+        if source.isidentifier() and source in self.shell.user_ns:
+            return self.shell.user_ns[source]
+        return source if any(c in source for c in "*?[") else Path(source).expanduser()
+
+    def _cmd_remove(self, rest: str):
+        parser = self._sub_parser("remove")
+        parser.add_argument("doc_ids", nargs="*", help="doc_id of each document to remove")
+        parser.add_argument("--kb", default=None)
+        args = self._sub_args(parser, rest)
+        if args is None:
+            return None
+        if not args.doc_ids:
+            raise UsageError("%rag remove needs a doc_id, e.g. %rag remove manual/setup.md")
+        kb = self.kb(args.kb)
+        with _usage_errors():
+            kb.remove(args.doc_ids)
+        docs, chunks = _counts(kb)
+        return _message(
+            f"removed {len(args.doc_ids)} document(s); {docs} documents, {chunks} chunks left"
+        )
+
+    def _cmd_search(self, rest: str):
+        parser = self._sub_parser("search")
+        parser.add_argument("query", nargs="*")
+        parser.add_argument("--k", type=int, default=None)
+        parser.add_argument("--mode", default=None)
+        parser.add_argument("--fusion", default=None)
+        parser.add_argument("--alpha", type=float, default=None)
+        parser.add_argument("--where", default=None)
+        parser.add_argument("--kb", default=None)
+        parser.add_argument("--no-interpolate", action="store_true")
+        parser.add_argument("--out", default=None, help="store the hits DataFrame in a variable")
+        args = self._sub_args(parser, rest)
+        if args is None:
+            return None
+        query = " ".join(args.query).strip()
+        if self.interpolate and not args.no_interpolate:
+            query = interpolate(query, self.shell.user_ns)
+        if not query:
+            raise UsageError("%rag search needs a query, e.g. %rag search how do I reset it")
+        kb = self.kb(args.kb)
+        retrieval = self._retrieval(args, kb)
+        with _usage_errors(args.where):
+            hits = kb.search(query, **retrieval)
+        if args.out:
+            self.shell.user_ns[args.out] = hits
+        return hits_display(hits)
+
+    def _cmd_status(self, rest: str):
+        args = self._sub_args(self._sub_parser("status"), rest)
+        if args is None:
+            return None
+        from ragnb.generate import choose_backend, resolve_model
+
+        kb = self.kb()
+        pairs: list[tuple[str, object]] = [
+            ("knowledge base", f"{self.current} (of {', '.join(sorted(self.kbs))})"),
+            *kb.status().items(),
+            ("columns", ", ".join(kb.chunks.columns)),
+        ]
+        # a missing model or backend is worth reporting here, not worth failing for
+        try:
+            ref = resolve_model(self.model)
+            pairs += [("model", f"{self.model} -> {ref.name} ({ref.path})")]
+            pairs += [("backend", f"{self.backend} -> {choose_backend(self.backend, ref)}")]
+        except RagnbError as exc:
+            pairs += [("model", f"{self.model}: {_one_line(exc)}"), ("backend", self.backend)]
+        return _key_value_display("ragnb status", pairs)
+
+    def _cmd_models(self, rest: str):
+        args = self._sub_args(self._sub_parser("models"), rest)
+        if args is None:
+            return None
+        import ragnb
+
+        with _usage_errors():
+            return ragnb.list_models()
+
+    def _cmd_save(self, rest: str):
+        parser = self._sub_parser("save")
+        parser.add_argument("path", nargs="?")
+        parser.add_argument("--kb", default=None)
+        args = self._sub_args(parser, rest)
+        if args is None:
+            return None
+        if not args.path:
+            raise UsageError("%rag save needs a folder, e.g. %rag save my_kb")
+        with _usage_errors():
+            self.kb(args.kb).save(args.path)
+        return _message(f"saved knowledge base {self._name(args.kb)!r} to {args.path}")
+
+    def _cmd_load(self, rest: str):
+        parser = self._sub_parser("load")
+        parser.add_argument("path", nargs="?")
+        parser.add_argument("--name", default=None, help="name to load it as (default: current)")
+        args = self._sub_args(parser, rest)
+        if args is None:
+            return None
+        if not args.path:
+            raise UsageError("%rag load needs a folder written by %rag save, e.g. %rag load my_kb")
+        from ragnb.kb import KnowledgeBase
+
+        with _usage_errors():
+            kb = KnowledgeBase.load(args.path)
+        name = args.name or self.current
+        self.kbs[name] = kb
+        self.current = name
+        docs, chunks = _counts(kb)
+        return _message(f"loaded {args.path} as {name!r}: {docs} documents, {chunks} chunks")
+
+    def _cmd_use(self, rest: str):
+        parser = self._sub_parser("use")
+        parser.add_argument("name", nargs="?")
+        args = self._sub_args(parser, rest)
+        if args is None:
+            return None
+        if not args.name:
+            names = ", ".join(sorted(set(self.kbs) | {self.current}))
+            return _message(f"using {self.current!r}; knowledge bases: {names}")
+        if not args.name.isidentifier():
+            raise UsageError(
+                f"knowledge base name {args.name!r} is not an identifier: e.g. %rag use papers"
+            )
+        self.current = args.name
+        docs, chunks = _counts(self.kb())
+        return _message(f"using knowledge base {args.name!r} ({docs} documents, {chunks} chunks)")
+
+    def _cmd_config(self, rest: str):
+        parser = self._sub_parser("config")
+        parser.add_argument("assignments", nargs="*", help="NAME=VALUE, e.g. top_k=8")
+        args = self._sub_args(parser, rest)
+        if args is None:
+            return None
+        names = self.trait_names(config=True)
+        for assignment in args.assignments:
+            key, sep, value = assignment.partition("=")
+            key = key.strip()
+            if not sep or key not in names:
+                choices = ", ".join(sorted(names))
+                raise UsageError(
+                    f"%rag config {assignment!r}: write NAME=VALUE, NAME one of {choices}"
+                )
+            with _usage_errors():
+                setattr(self, key, _setting_value(value.strip(), self.traits()[key]))
+        pairs = [(n, getattr(self, n)) for n in sorted(names)]
+        return _key_value_display("RagMagics settings (%config RagMagics.NAME = VALUE)", pairs)
+
+    def _cmd_explore(self, rest: str):
+        parser = self._sub_parser("explore")
+        parser.add_argument("--kb", default=None)
+        args = self._sub_args(parser, rest)
+        if args is None:
+            return None
+        import ragnb
+
+        with _usage_errors():
+            view = ragnb.explore(self.kb(args.kb))
+        display(view)
+        return None
+
+    def _cmd_finetune(self, rest: str):
+        parser = self._sub_parser("finetune")
+        parser.add_argument("--steps", type=int, default=None)
+        parser.add_argument("--rank", type=int, default=None)
+        parser.add_argument("--lr", type=float, default=None)
+        parser.add_argument("--name", default=None)
+        parser.add_argument("--data", default=None, help="path or variable of Q/A pairs")
+        parser.add_argument("--model", default=None, help="base model (default: the setting)")
+        parser.add_argument("--kb", default=None)
+        parser.add_argument("--out", default=None, help="store the result in this variable")
+        args = self._sub_args(parser, rest)
+        if args is None:
+            return None
+        import ragnb.finetune
+
+        kwargs: dict[str, Any] = {"model": args.model or self.model}
+        for key in ("steps", "rank", "lr", "name"):
+            if getattr(args, key) is not None:
+                kwargs[key] = getattr(args, key)
+        data = self._resolve_source(args.data) if args.data else self.kb(args.kb)
+        with _usage_errors():
+            result = ragnb.finetune.train(data, **kwargs)
+        name = getattr(result, "name", None) or args.name or "finetuned"
+        self.finetuned[name] = result
+        if args.out:
+            self.shell.user_ns[args.out] = result
+        return result
+
+    def _cmd_scorecard(self, rest: str):
+        parser = self._sub_parser("scorecard")
+        parser.add_argument("--models", default=None, help="comma-separated model names")
+        parser.add_argument("--kb", default=None)
+        parser.add_argument("--out", default=None)
+        args = self._sub_args(parser, rest)
+        if args is None:
+            return None
+        import ragnb
+
+        kwargs: dict[str, Any] = {}
+        if args.models:
+            kwargs["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+        with _usage_errors():
+            result = ragnb.scorecard(self.kb(args.kb), **kwargs)
+        if args.out:
+            self.shell.user_ns[args.out] = result
+        return result
+
+    def _name(self, name: str | None) -> str:
+        return name or self.current
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _counts(kb) -> tuple[int, int]:
+    """(documents, chunks) of a knowledge base."""
+    chunks = kb.chunks
+    if chunks.height == 0:
+        return 0, 0
+    return chunks["doc_id"].n_unique(), chunks.height
+
+
+def _unquote(text: str) -> str:
+    """--where 'pl.col("x") > 1' arrives with its shell quotes already removed by arg_split;
+    a value quoted twice ("'...'") loses one more pair."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        with contextlib.suppress(ValueError):
+            return shlex.split(text)[0]
+    return text
+
+
+def _setting_value(text: str, trait) -> Any:
+    """`%rag config` values: None/none for nullable settings, true/false for switches."""
+    if text.lower() in ("none", "null") and trait.allow_none:
+        return None
+    if isinstance(trait, Bool):
+        if text.lower() in ("true", "1", "yes", "on"):
+            return True
+        if text.lower() in ("false", "0", "no", "off"):
+            return False
+        raise UsageError(f"{text!r} is not true or false")
+    return text
+
+
+def load_ipython_extension(ipython) -> None:
+    """Register the ``%rag`` / ``%%rag`` magics (called by ``%load_ext ragnb``)."""
+    ipython.register_magics(RagMagics)
