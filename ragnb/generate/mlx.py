@@ -139,6 +139,13 @@ class MLXBackend(Backend):
         steps = self._stream_generate(
             self._model, self._tokenizer, tokens, max_tokens=params.max_tokens, sampler=sampler
         )
+        # Text is decoded after the prompt's last token rather than taken from mlx-lm's
+        # detokenizer, which drops a leading space ("1, 2," -> "3," instead of " 3,"); this
+        # way both backends return the same text.
+        anchor = tokens[-1:]
+        anchor_text = self._decode(anchor)
+        ids: list[int] = []
+        shown = text = ""
         out = ""  # text of the latest step, not yet yielded
         try:
             for response in steps:
@@ -146,8 +153,12 @@ class MLXBackend(Backend):
                 first = first or last
                 # mlx-lm's last response carries the end-of-sequence token when it stopped
                 if response.finish_reason != "stop":
-                    generated += 1
-                out += scanner.push(response.text)
+                    ids.append(response.token)
+                    generated = len(ids)
+                text = self._decode(anchor + ids)[len(anchor_text) :]
+                if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte char
+                    out += scanner.push(text[len(shown) :])
+                    shown = text
                 if scanner.stopped or response.finish_reason == "stop":
                     finish = "stop"
                     break
@@ -158,5 +169,10 @@ class MLXBackend(Backend):
                     out = ""
         finally:
             steps.close()
-        out += scanner.flush()
+        out += scanner.push(text[len(shown) :]) + scanner.flush()
         yield chunk(out, finish)
+
+    def _decode(self, ids: list[int]) -> str:
+        return self._tokenizer.decode(
+            ids, skip_special_tokens=True, clean_up_tokenization_spaces=False
+        )
