@@ -75,6 +75,7 @@ def train(
     steps: int | None = None,
     epochs: float | None = None,
     learning_rate: float = 5e-4,
+    lr: float | None = None,
     rank: int = 16,
     alpha: float = 32.0,
     batch_size: int = 4,
@@ -92,12 +93,14 @@ def train(
     """LoRA fine-tune `model` on question/answer `pairs` and save it as a named model.
 
     Args:
-        pairs: a DataFrame with question and answer columns (only rows with split == "train"
+        pairs: a KnowledgeBase (pairs built by ``dataset(kb)``), a DataFrame with question and
+            answer columns (only rows with split == "train"
             are used when a split column is present, as ``dataset()`` makes), a JSONL path
             (mlx-lm chat or prompt/completion layout), or a list of (question, answer).
         model: base model name ("default") or GGUF path.
         engine: "torch" (PyTorch + PEFT), "mlx" (mlx-lm, Apple silicon) or "auto".
         steps / epochs: length of training; give one (default: 100 steps).
+        lr: short for learning_rate (as ``%rag finetune --lr``).
         learning_rate, rank, alpha, batch_size, max_length: LoRA and optimizer settings
             (LoRA on every linear layer; scale alpha / rank).
         save_every: write a checkpoint every this many steps.
@@ -131,6 +134,10 @@ def train(
             raise InputError(f"{label}={value!r} is out of range: use an integer >= {low}")
     if not (isinstance(learning_rate, (int, float)) and 0 < learning_rate < 1):
         raise InputError(f"learning_rate={learning_rate!r} is out of range: use e.g. 5e-4")
+    if lr is not None:
+        learning_rate = lr
+    if hasattr(pairs, "chunks") and hasattr(pairs, "search"):  # a KnowledgeBase
+        pairs = dataset(pairs)
     rows = training_rows(load_pairs(pairs))
     n_steps = steps_for(
         len(rows), batch_size, 100 if steps is None and epochs is None else steps, epochs

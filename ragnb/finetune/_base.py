@@ -42,16 +42,16 @@ def base_model(model) -> tuple[str, Path]:
     except ImportError:
         resolve_model = None
     if resolve_model is not None:
+        from ragnb.generate.models import REGISTRY
+
         ref = resolve_model(model)
-        path = getattr(ref, "path", None) or getattr(ref, "gguf", None)
-        name = getattr(ref, "name", str(model))
-        if getattr(ref, "kind", "") == "finetuned" or getattr(ref, "adapter", None):
+        if ref.kind == "finetuned":
             raise ModelError(
-                f"model {name!r} is already fine-tuned: train from its base model "
-                f"{getattr(ref, 'base', '') or 'instead'}"
+                f"model {ref.name!r} is already fine-tuned: train from its base model "
+                f"{ref.base_model!r} instead"
             )
-        if path is not None:
-            return name, Path(path)
+        # registry models by name; anything else by path, which the registry resolves too
+        return (ref.name if ref.name in REGISTRY else str(ref.path)), Path(ref.path)
     if str(model) in ("default", DEFAULT_BASE):
         return DEFAULT_BASE, _smollm2_gguf()
     path = Path(str(model))
@@ -62,9 +62,8 @@ def base_model(model) -> tuple[str, Path]:
 
 def question_messages(question: str) -> list[dict[str, str]]:
     """Chat messages of a closed-book question, exactly as the RAG pipeline sends them when
-    retrieval is off, so training and inference prompts match token for token."""
-    try:
-        from ragnb.prompt import closed_book_messages
-    except ImportError:
-        return [{"role": "user", "content": question}]
-    return closed_book_messages(question)
+    retrieval is off (``ragnb.prompt.build_messages``), so training and inference prompts
+    match token for token."""
+    from ragnb.prompt import build_messages
+
+    return build_messages(question, None)

@@ -9,6 +9,7 @@ adapter GGUF (see export.py) and the checkpoint that ``resume=True`` restarts fr
 from __future__ import annotations
 
 import gc
+import importlib.util
 import math
 import os
 import resource
@@ -247,12 +248,24 @@ def train(
         n_head_kv=cfg.num_key_value_heads,
         base_name=gguf_path.stem,
     )
+    files = {"adapter_gguf": "adapter.gguf", "peft_adapter": "peft/"}
+    if importlib.util.find_spec("mlx") and importlib.util.find_spec("mlx_lm"):
+        # the same LoRA in mlx-lm's layout, so the MLX backend can serve this model too
+        from ragnb.finetune.mlx_engine import write_mlx_adapter
+
+        write_mlx_adapter(
+            lora_state,
+            out_dir / "mlx-adapter",
+            num_layers=cfg.num_hidden_layers,
+            rank=hp["rank"],
+            alpha=hp["alpha"],
+        )
+        files["mlx_adapter"] = "mlx-adapter/"
     trained_steps = steps - start
     gc.collect()
     shutil.rmtree(checkpoint, ignore_errors=True)
     return {
-        "adapter_gguf": "adapter.gguf",
-        "peft_adapter": "peft/",
+        **files,
         "train_seconds": round(train_seconds, 3),
         "losses": losses,
         "resumed_from_step": start,
