@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from ragnb._html import STYLE, esc
-from ragnb.errors import InputError
+from ragnb.errors import EmptyIndexError, InputError
 
 __all__ = ["Scorecard", "scorecard", "admits_not_knowing", "matches_reference", "learn_style"]
 
@@ -374,7 +376,10 @@ class Scorecard:
     Attributes:
         df: polars.DataFrame with columns aspect, rag, finetuning, how_measured (one row per
             aspect, in `ASPECTS` order); every cell is formatted from `measurements`.
-        measurements: the raw numbers (seconds, bytes, counts, shares) and every answer given.
+        measurements: the raw numbers (seconds, bytes, counts, shares); "answers", a DataFrame
+            of every answer with its scores (arm, split, question, reference, answer, seconds,
+            citations, invalid_citations, source_shown, correct, admits_not_knowing,
+            follows_style); "finetuned", the FineTuned model used, to pass to the next call.
 
     `pl.DataFrame(card)` gives `df` too; in a notebook the card displays as an escaped HTML table.
     """
@@ -442,7 +447,9 @@ def _ask(rag: Any, qa: QA, split: str, arm: str, marker: StyleMarker, **options:
     seconds = time.perf_counter() - t0
     citations = answer.citations.height if answer.citations is not None else 0
     invalid = len(answer.invalid_citations or [])
-    timings = answer.timings if isinstance(answer.timings, dict) else vars(answer.timings)
+    timings = answer.timings
+    shown = answer.hits.head(int(timings.get("context_chunks") or 0))
+    passages = shown["text"].to_list() if shown.height else []
     return {
         "arm": arm,
         "split": split,
@@ -451,7 +458,11 @@ def _ask(rag: Any, qa: QA, split: str, arm: str, marker: StyleMarker, **options:
         "answer": answer.text,
         "seconds": seconds,
         "prompt_tokens": int(timings.get("prompt_tokens") or 0),
-        "passages": answer.hits.height if answer.hits is not None else 0,
+        "passages": len(passages),
+        # did the reader get to see a passage stating the reference answer?
+        "source_shown": any(matches_reference(p, qa.answer) for p in passages)
+        if qa.answer
+        else None,
         "citations": citations,
         "invalid_citations": invalid,
         "correct": matches_reference(answer.text, qa.answer) if qa.answer else None,
@@ -502,18 +513,39 @@ def _manifest_number(manifest: dict, *keys: str) -> float | None:
     return None
 
 
-def _copy_kb(kb: Any) -> Any:
-    """Index the user's chunks again into a fresh KnowledgeBase with the same settings, so that
-    the scorecard can time it and add documents without touching the user's knowledge base."""
-    return kb.rebuild() if hasattr(kb, "rebuild") else _reindex(kb)
+def _ready(kb: Any) -> None:
+    """Do the indexing work a knowledge base defers to its first search: embed the new chunks
+    and rebuild the BM25 matrix (the search result itself is not used)."""
+    if kb.embedder is not None:
+        kb.embed(progress=False)
+    kb.search(kb.chunks["text"][0], k=1, mode="bm25")
 
 
-def _reindex(kb: Any) -> Any:
+def _index_copy(kb: Any) -> Any:
+    """Index the user's chunk texts into a fresh knowledge base with the same embedder and BM25
+    settings, until searchable: what indexing this corpus costs. Each chunk stays one chunk."""
     from ragnb.kb import KnowledgeBase
 
-    fresh = KnowledgeBase(**kb.settings) if hasattr(kb, "settings") else KnowledgeBase()
-    fresh.add(kb.chunks)
+    chunks = kb.chunks
+    longest = int(chunks["text"].str.len_chars().max() or 0)
+    fresh = KnowledgeBase(
+        embedder=kb.embedder,
+        chunk_size=max(kb.chunking.size, longest + 1),
+        chunk_overlap=0,
+        bm25=kb.status()["bm25_settings"],
+        query_cache=0,
+    )
+    fresh.add(chunks.select("chunk_id", "title", "text"), id="chunk_id", text="text", title="title")
+    _ready(fresh)
     return fresh
+
+
+def _working_copy(kb: Any, folder: Path) -> Any:
+    """An exact copy of `kb` (chunks, BM25, vectors) to add documents to, via save and load."""
+    from ragnb.kb import KnowledgeBase
+
+    kb.save(folder)
+    return KnowledgeBase.load(folder, embedder=kb.embedder if kb.embedder is not None else None)
 
 
 def _kb_counts(kb: Any) -> dict[str, int]:
@@ -599,27 +631,31 @@ def scorecard(
     options = {"temperature": 0.0, "max_tokens": max_tokens, "seed": seed}
     m: dict[str, Any] = {"rag_model": str(model), "n_pairs": len(pairs), "style_marker": marker}
 
-    # RAG, step 1: index (a copy of) the corpus; that is all RAG needs before answering.
+    if len(kb) == 0:
+        raise EmptyIndexError("the knowledge base holds no chunks: kb.add(...) documents first")
+
+    # RAG, step 1: indexing the corpus is all RAG needs before answering; measure it on a copy.
+    if kb.embedder is not None:
+        kb.embedder.embed(["load the embedding model before timing"])  # a one-off, not indexing
     with measure() as index_cost:
-        work = _copy_kb(kb)
+        _index_copy(kb)
+    m.update(index_seconds=index_cost.seconds, index_peak_rss_increase=index_cost.peak_rss_increase)
+    with tempfile.TemporaryDirectory(prefix="ragnb-scorecard-") as tmp:
+        work = _working_copy(kb, Path(tmp) / "kb")
+    _ready(work)
     before = _kb_counts(work)
-    m.update(
-        index_seconds=index_cost.seconds,
-        index_peak_rss_increase=index_cost.peak_rss_increase,
-        rag_docs=before["docs"],
-        rag_chunks=before["chunks"],
-        rag_chars=before["chars"],
-    )
+    m.update(rag_docs=before["docs"], rag_chunks=before["chunks"], rag_chars=before["chars"])
     rag = RAG(work, model=model)
     answers: list[dict] = []
     rag_options = {**options, "k": k, "mode": mode, "use_retrieval": True}
     for qa in new_qs:  # new facts, before RAG has seen the new documents
         answers.append(_ask(rag, qa, "new_before", "rag", marker, **rag_options))
 
-    # RAG, step 2: the knowledge update is one kb.add.
+    # RAG, step 2: the knowledge update is one kb.add (plus the indexing a first search does).
     if new_docs is not None:
         with measure() as update_cost:
             work.add(new_docs)
+            _ready(work)
         after = _kb_counts(work)
         m.update(
             update_seconds=update_cost.seconds,
@@ -632,7 +668,7 @@ def scorecard(
 
     # Fine-tuning: train on the labelled pairs (and the new facts, as pairs), or reuse a model.
     ft, m["ft_trained_here"] = _finetuned(finetuned, pairs + new_qs, model, steps, seed, m)
-    m["ft_model"] = ft.name
+    m["ft_model"], m["finetuned"] = ft.name, ft
     ft_rag = RAG(work, model=ft)
     ft_options = {**options, "k": k, "use_retrieval": False}
     for split, questions in by_split.items():
@@ -649,30 +685,40 @@ def scorecard(
 def _finetuned(
     finetuned: Any, train_on: list[QA], model: str, steps: int, seed: int, m: dict
 ) -> tuple[Any, bool]:
-    """The fine-tuned arm's model; fills the training cost measurements into `m`."""
+    """The fine-tuned arm's model, trained here or reused; fills its training cost into `m`.
+
+    Training is cached by ``ragnb.finetune.train`` (same data and settings -> same model), so
+    a second scorecard call reuses the first one's model; its cost then comes from its manifest.
+    """
     from ragnb import finetune
 
+    started = time.time()
+    cost = None
     if finetuned is None or (isinstance(finetuned, str) and finetuned == "train"):
         if not isinstance(steps, int) or steps < 1:
             raise InputError(f"steps={steps!r} is not a positive integer: pass steps=30 or similar")
         with measure() as cost:
-            ft = finetune.train(_ft_pairs(train_on), base_model=model, steps=steps, seed=seed)
-        m.update(
-            train_seconds=cost.seconds,
-            train_peak_rss_increase=cost.peak_rss_increase,
-            train_peak_rss=_manifest_number(ft.manifest, "peak_rss_bytes") or cost.peak_rss,
-            train_pairs=len(train_on),
-        )
-        return ft, True
-    ft = finetune.load_finetuned(finetuned)
-    hp = ft.manifest.get("hyperparameters", {})
+            ft = finetune.train(
+                _ft_pairs(train_on), model=model, steps=steps, seed=seed, plot=False
+            )
+    else:
+        ft = finetune.load_finetuned(finetuned)
+    manifest = ft.manifest
+    trained_here = cost is not None and (ft.path / "manifest.json").stat().st_mtime >= started
+    peak_mb = _manifest_number(manifest, "peak_rss_mb")
     m.update(
-        train_seconds=_manifest_number(ft.manifest, "train_seconds"),
-        train_peak_rss_increase=None,
-        train_peak_rss=_manifest_number(ft.manifest, "peak_rss_bytes"),
-        train_pairs=_manifest_number(ft.manifest, "n_pairs", "train_pairs") or hp.get("n_pairs"),
+        train_seconds=cost.seconds
+        if trained_here
+        else _manifest_number(manifest, "wall_seconds", "train_seconds"),
+        train_loop_seconds=_manifest_number(manifest, "train_seconds"),
+        train_steps=manifest.get("hyperparameters", {}).get("steps"),
+        train_peak_rss_increase=cost.peak_rss_increase if trained_here else None,
+        train_peak_rss=peak_mb * 2**20 if peak_mb is not None else None,
+        train_pairs=_manifest_number(manifest, "n_pairs"),
     )
-    return ft, False
+    if m["train_pairs"] is not None:
+        m["train_pairs"] = int(m["train_pairs"])
+    return ft, trained_here
 
 
 # --- from measurements to the table -----------------------------------------------------------
@@ -689,6 +735,7 @@ def _arm_stats(answers: pl.DataFrame, arm: str) -> dict[str, Any]:
     with_ref = mine.filter(pl.col("correct").is_not_null())
     absent = mine.filter(pl.col("split") == "absent")
     return {
+        "source_shown": share(with_ref["source_shown"].to_list()),
         "traceable": share(
             (c > 0 and i == 0)
             for c, i in zip(with_ref["citations"], with_ref["invalid_citations"], strict=True)
@@ -717,7 +764,7 @@ def _table(m: dict[str, Any]) -> pl.DataFrame:
     }
     m["accuracy"] = {f"{arm}/{split}": v for (arm, split), v in acc.items()}
     marker: StyleMarker = m["style_marker"]
-    trained = "retrained here" if m["ft_trained_here"] else "training time from its manifest"
+    trained = "trained in this call" if m["ft_trained_here"] else "reused; time from its manifest"
     rss = m.get("train_peak_rss")
     rows = [
         (
@@ -758,15 +805,16 @@ def _table(m: dict[str, Any]) -> pl.DataFrame:
             f"indexing {fmt_seconds(m['index_seconds'])}, peak memory "
             f"+{fmt_bytes(m['index_peak_rss_increase'])}; "
             f"{fmt_seconds(rag['mean_seconds'])} per answer",
-            f"training {fmt_seconds(m['train_seconds'])}, peak memory "
+            f"training {fmt_seconds(m['train_seconds'])} ({m['train_steps']} steps), peak memory "
             + (
                 f"+{fmt_bytes(m['train_peak_rss_increase'])}"
                 if m.get("train_peak_rss_increase") is not None
-                else fmt_bytes(rss)
+                else f"{fmt_bytes(rss)} (process peak, from its manifest)"
             )
             + f"; {fmt_seconds(ft['mean_seconds'])} per answer",
             "wall time and the rise of the process's resident memory (sampled every 10 ms) "
-            "while indexing a copy of the corpus / while training; mean answer latency",
+            "while indexing a copy of the corpus (embedding model already loaded) / while "
+            "training (model loading included); mean answer latency",
         ),
         (
             "data requirement",
@@ -785,10 +833,13 @@ def _table(m: dict[str, Any]) -> pl.DataFrame:
         ),
         (
             "traceability",
-            f"answers with valid citations and no invalid ones: {fmt_share(*rag['traceable'])}",
+            f"answers with valid citations and no invalid ones: {fmt_share(*rag['traceable'])}; "
+            f"answers shown with a passage stating the right answer: "
+            f"{fmt_share(*rag['source_shown'])}",
             f"answers with valid citations: {fmt_share(*ft['traceable'])}; answers citing "
             f"anything at all: {fmt_share(*ft['any_citation'])} (no sources to cite)",
-            "citation markers [n] in each answer checked against the passages in its prompt",
+            "citation markers [n] in each answer checked against the passages in its prompt; "
+            "whether a passage in the prompt contains the reference answer",
         ),
         (
             "hallucination reduction",
