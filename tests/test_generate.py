@@ -257,3 +257,57 @@ def test_missing_backend_names_the_install_command():
 def test_missing_dependency_error_type():
     assert issubclass(MissingDependencyError, ImportError)
     assert generate.available_backends() == {"llamacpp": True, "mlx": True}
+
+
+def write_mlx_adapter(folder: Path, base_folder: Path, scale: float) -> Path:
+    """A fine-tuned folder with a real mlx-lm LoRA adapter (rank 4 on the last 2 blocks)."""
+    import json
+
+    import mlx.core as mx
+    import mlx_lm
+    from mlx.utils import tree_flatten
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    lora = {"rank": 4, "scale": 1.0, "dropout": 0.0, "keys": ["self_attn.q_proj", "mlp.up_proj"]}
+    model, _ = mlx_lm.load(str(base_folder))
+    linear_to_lora_layers(model, 2, lora)
+    mx.random.seed(0)
+    weights = {}
+    for name, value in tree_flatten(model.parameters()):
+        if name.endswith("lora_a"):
+            weights[name] = value
+        elif name.endswith("lora_b"):  # mlx-lm starts lora_b at zero: a no-op adapter
+            weights[name] = value + scale * mx.random.normal(value.shape)
+    adapter = folder / "mlx-adapter"
+    adapter.mkdir(parents=True)
+    mx.save_safetensors(str(adapter / "adapters.safetensors"), weights)
+    config = {"fine_tune_type": "lora", "num_layers": 2, "lora_parameters": lora}
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    manifest = {"name": folder.name, "base_model": "smollm2-135m", "mlx_adapter": "mlx-adapter/"}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_mlx_adapter_from_a_manifest(tmp_path):
+    base = load(backend="mlx")
+    expected = base.generate(COUNTING, SamplingParams(max_tokens=4))
+    zero = load(write_mlx_adapter(tmp_path / "zero", base.folder, 0.0), backend="mlx")
+    assert zero is not base and zero.ref.kind == "finetuned"
+    assert zero.generate(COUNTING, SamplingParams(max_tokens=4)) == expected
+    noisy = load(write_mlx_adapter(tmp_path / "noisy", base.folder, 20.0), backend="mlx")
+    assert noisy.generate(COUNTING, SamplingParams(max_tokens=4)) != expected
+    with pytest.raises(ModelError, match="cannot be served by the llamacpp backend; use backend"):
+        load(tmp_path / "zero", backend="llamacpp")
+
+
+def test_thread_count_from_the_environment(monkeypatch):
+    from ragnb.generate.llamacpp import default_threads
+
+    monkeypatch.setenv("RAGNB_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.setenv("RAGNB_THREADS", "many")
+    with pytest.raises(InputError, match="RAGNB_THREADS must be a positive integer, got 'many'"):
+        default_threads()
+    monkeypatch.delenv("RAGNB_THREADS")
+    assert default_threads() == 1
+    assert load(n_threads=1) is load()

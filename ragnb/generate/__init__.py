@@ -152,6 +152,12 @@ def load(
     if adapter is not None:
         ref = _with_adapter(ref, adapter)
     name = choose_backend(backend, ref)
+    if name == "llamacpp":
+        from ragnb.generate.llamacpp import default_threads
+
+        n_threads = n_threads or default_threads()  # so None and the default share a model
+    else:
+        n_threads = None  # MLX picks its own threads
     key = (ref.key, name, n_ctx, n_threads)
     if key in _LOADED:
         return _LOADED[key]
