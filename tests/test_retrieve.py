@@ -145,6 +145,32 @@ def test_incremental_add_and_remove_equal_a_fresh_index():
     assert not grown.stale
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(),
+        dict(method="robertson"),
+        dict(method="atire"),
+        dict(method="atire", idf_method="robertson"),
+        dict(k1=1.2, b=0.3),
+    ],
+)
+def test_vectorised_matrix_equals_bm25s_own_build(settings):
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(300)]
+    texts = [" ".join(rng.choice(words, size=rng.integers(0, 40))) for _ in range(500)]
+    index = BM25Index(BM25Settings(**settings, stemmer=None, stopwords=None))
+    index.add(texts)
+    index.keep(rng.random(len(texts)) > 0.2)  # removed rows leave terms with df = 0
+    kept = [" ".join(index.vocab_terms(r)) for r in index.rows]
+    s = index.settings
+    reference = bm25s.BM25(k1=s.k1, b=s.b, method=s.method, idf_method=s.idf_method)
+    reference.index([t.split() for t in kept], show_progress=False)
+    for query in ["w1 w2", "w17 w17 w250", "w299", "w5 w6 w7 w8 w9"]:
+        expected = reference.get_scores(query.split())
+        assert index.scores(query) == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
 def test_weights_mask_filters_rows():
     index = BM25Index()
     index.add(CORPUS)

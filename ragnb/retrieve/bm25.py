@@ -148,6 +148,51 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, scores[rows]
 
 
+# bm25s's formulas (Kamphuis et al. 2020), vectorised over the whole corpus at once
+_VECTOR_IDF = {
+    "robertson": lambda df, n: np.log(np.maximum(1.0, (n - df + 0.5) / (df + 0.5))),
+    "lucene": lambda df, n: np.log(1.0 + (n - df + 0.5) / (df + 0.5)),
+    "atire": lambda df, n: np.log(n / df),
+}
+_VECTOR_TFC = {
+    "robertson": lambda tf, norm, k1: tf / (k1 * norm + tf),
+    "lucene": lambda tf, norm, k1: tf / (k1 * norm + tf),
+    "atire": lambda tf, norm, k1: tf * (k1 + 1) / (tf + k1 * norm),
+}
+
+
+def score_matrix(
+    flat: np.ndarray, offsets: np.ndarray, n_terms: int, settings: BM25Settings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The BM25 score of every (term, row) pair, as the CSC arrays bm25s searches with
+    (column = term): ``data`` (scores), ``indices`` (rows), ``indptr`` (column starts).
+
+    Rows [[0, 1, 1], [1]] (term ids), lucene, k1=1.5, b=0.75: avg length 2; term 1 is in both
+    rows, so idf(1) = ln(1 + 0.5/2.5) = 0.182; row 0 has tf 2, length 3:
+    score = 0.1823 * 2 / (2 + 1.5 * (0.25 + 0.75 * 3/2)) = 0.0898.
+
+    >>> data, rows, starts = score_matrix(np.array([0, 1, 1, 1]), np.array([0, 3, 4]), 2,
+    ...                                   BM25Settings())
+    >>> data.round(4)
+    array([0.2263, 0.0898, 0.0941], dtype=float32)
+    >>> rows.tolist(), starts.tolist()  # term 0: row 0; term 1: rows 0 and 1
+    ([0, 0, 1], [0, 1, 3])
+    """
+    n_rows = len(offsets) - 1
+    lengths = np.diff(offsets)  # (n_rows,)
+    row = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)  # (n_tokens,)
+    pair, tf = np.unique(flat.astype(np.int64) * n_rows + row, return_counts=True)  # term-major
+    term, row = np.divmod(pair, n_rows)
+    df = np.bincount(term, minlength=n_terms)  # rows holding each term
+    with np.errstate(divide="ignore"):  # terms of removed rows have df 0 and no entries
+        idf = _VECTOR_IDF[settings._variant[1]](df.astype(np.float64), n_rows)
+    norm = 1 - settings.b + settings.b * lengths[row] / max(lengths.mean(), 1e-9)
+    tfc = _VECTOR_TFC[settings.method](tf.astype(np.float64), norm, settings.k1)
+    data = (idf[term] * tfc).astype(np.float32)
+    indptr = np.concatenate([[0], np.cumsum(df)])
+    return data, row.astype(np.int32), indptr
+
+
 class BM25Index:
     """A BM25 index over rows of text, aligned with the chunk rows of a KnowledgeBase.
 
@@ -162,6 +207,7 @@ class BM25Index:
         self.vocab: dict[str, int] = {}  # term -> id, only grows
         self.rows: list[np.ndarray] = []  # term ids of each row, int32
         self._model = None  # bm25s.BM25 or rank_bm25 object, None when stale
+        self._terms: list[str] = []  # id -> term, rebuilt when the vocabulary grew
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -170,6 +216,12 @@ class BM25Index:
     def stale(self) -> bool:
         """True when rows changed since the score matrix was last built."""
         return self._model is None and bool(self.rows)
+
+    def vocab_terms(self, ids: np.ndarray) -> list[str]:
+        """Terms of some term ids (the inverse of `term_ids`)."""
+        if len(self._terms) != len(self.vocab):
+            self._terms = sorted(self.vocab, key=self.vocab.__getitem__)
+        return [self._terms[i] for i in ids.tolist()]
 
     def term_ids(self, text: str, grow: bool = False) -> list[int]:
         """Term ids of a text; unknown terms are added when `grow`, else dropped."""
@@ -196,8 +248,7 @@ class BM25Index:
         s = self.settings
         if s.backend == "rank_bm25":
             rank_bm25 = require("rank_bm25", "rank-bm25", "pip install rank-bm25")
-            terms = {i: t for t, i in self.vocab.items()}
-            corpus = [[terms[i] for i in row.tolist()] for row in self.rows]
+            corpus = [self.vocab_terms(row) for row in self.rows]
             cls = getattr(rank_bm25, _RANK_BM25_CLASS[s._variant])
             extra = {"delta": s.delta} if s.method == "bm25+" else {}
             self._model = cls(corpus, k1=s.k1, b=s.b, **extra)
@@ -205,14 +256,31 @@ class BM25Index:
         import bm25s
 
         model = bm25s.BM25(k1=s.k1, b=s.b, delta=s.delta, method=s.method, idf_method=s.idf_method)
-        # a row with no terms still counts as a document (of length 0)
-        model.scores = model.build_index_from_ids(
-            unique_token_ids=list(range(len(self.vocab))),
-            corpus_token_ids=self.rows,
-            show_progress=False,
-        )
+        model.nonoccurrence_array = None
+        if s.method in _VECTOR_TFC and s._variant[1] in _VECTOR_IDF:
+            flat, offsets = self._flat()
+            data, indices, indptr = score_matrix(flat, offsets, len(self.vocab), s)
+            model.scores = {
+                "data": data,
+                "indices": indices,
+                "indptr": indptr,
+                "num_docs": len(self.rows),
+            }
+        else:  # bm25l / bm25+ also need bm25s's non-occurrence array: use its own builder
+            model.scores = model.build_index_from_ids(
+                unique_token_ids=list(range(len(self.vocab))),
+                corpus_token_ids=self.rows,
+                show_progress=False,
+            )
         model.vocab_dict = self.vocab
         self._model = model
+
+    def _flat(self) -> tuple[np.ndarray, np.ndarray]:
+        """All rows' term ids end to end, and where each row starts: ``(flat, offsets)``."""
+        lengths = np.fromiter((len(r) for r in self.rows), dtype=np.int64, count=len(self.rows))
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        flat = np.concatenate(self.rows) if self.rows else np.empty(0, np.int32)
+        return flat.astype(np.int32, copy=False), offsets
 
     def scores(self, query: str, weights: np.ndarray | None = None) -> np.ndarray:
         """BM25 score of every row for `query`, float32 of shape (n_rows,); `weights` (0/1
@@ -224,8 +292,8 @@ class BM25Index:
         if not ids or n == 0:
             return np.zeros(n, dtype=np.float32)
         if self.settings.backend == "rank_bm25":
-            terms = {i: t for t, i in self.vocab.items()}
-            out = np.asarray(self._model.get_scores([terms[i] for i in ids]), dtype=np.float32)
+            terms = self.vocab_terms(np.asarray(ids))
+            out = np.asarray(self._model.get_scores(terms), dtype=np.float32)
             return out * weights if weights is not None else out
         return self._model.get_scores_from_ids(ids, weight_mask=weights)
 
@@ -244,9 +312,7 @@ class BM25Index:
         """The index as plain arrays (term ids, row offsets, and the bm25s score matrix)."""
         if self._model is None:
             self.build()
-        lengths = np.array([len(r) for r in self.rows], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        flat = np.concatenate(self.rows) if self.rows else np.empty(0, np.int32)
+        flat, offsets = self._flat()
         out = {"term_ids": flat.astype(np.int32), "row_offsets": offsets}
         if self._model is not None and self.settings.backend == "bm25s":
             for key in ("data", "indices", "indptr"):
