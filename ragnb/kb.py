@@ -588,47 +588,40 @@ class KnowledgeBase:
         return schema
 
     def _hits(self, rows, scores, bm, dn) -> pl.DataFrame:
-        """The hits frame, built for the returned rows only."""
+        """The hits frame, built for the returned rows only (eager polars: no query plan)."""
+        n = len(rows)
 
-        def ranks_and_scores(result):
+        def ranks_and_scores(name, result):
             if result is None:
-                return [None] * len(rows), [None] * len(rows)
-            where = {int(r): i for i, r in enumerate(result[0])}
-            pos = [where.get(int(r)) for r in rows]
-            return (
-                [None if p is None else p + 1 for p in pos],
-                [None if p is None else float(result[1][p]) for p in pos],
-            )
+                return [
+                    pl.Series(f"{name}_rank", [None] * n, dtype=pl.Int32),
+                    pl.Series(f"{name}_score", [None] * n, dtype=pl.Float64),
+                ]
+            where = {r: i for i, r in enumerate(result[0].tolist())}
+            pos = [where.get(r) for r in rows.tolist()]
+            found = result[1].tolist()
+            return [
+                pl.Series(
+                    f"{name}_rank", [None if p is None else p + 1 for p in pos], dtype=pl.Int32
+                ),
+                pl.Series(
+                    f"{name}_score",
+                    [None if p is None else found[p] for p in pos],
+                    dtype=pl.Float64,
+                ),
+            ]
 
-        bm_rank, bm_score = ranks_and_scores(bm)
-        dn_rank, dn_score = ranks_and_scores(dn)
-        base = self._chunks[np.asarray(rows, dtype=np.int64)]
-        extra = pl.DataFrame(
-            {
-                "rank": np.arange(1, len(rows) + 1, dtype=np.int32),
-                "score": np.asarray(scores, dtype=np.float64),
-                "bm25_rank": bm_rank,
-                "bm25_score": bm_score,
-                "dense_rank": dn_rank,
-                "dense_score": dn_score,
-            },
-            schema_overrides={
-                "bm25_rank": pl.Int32,
-                "bm25_score": pl.Float64,
-                "dense_rank": pl.Int32,
-                "dense_score": pl.Float64,
-            },
-        )
-        meta = [c for c in base.columns if c not in _SCHEMA]
-        return pl.concat([base, extra], how="horizontal").select(
-            "rank",
-            *CHUNK_COLUMNS,
-            "score",
-            "bm25_rank",
-            "bm25_score",
-            "dense_rank",
-            "dense_score",
-            *meta,
+        base = self._chunks.gather(np.asarray(rows, dtype=np.int64)).get_columns()
+        core, meta = base[: len(CHUNK_COLUMNS)], base[len(CHUNK_COLUMNS) :]
+        return pl.DataFrame(
+            [
+                pl.Series("rank", np.arange(1, n + 1, dtype=np.int32)),
+                *core,
+                pl.Series("score", np.asarray(scores, dtype=np.float64)),
+                *ranks_and_scores("bm25", bm),
+                *ranks_and_scores("dense", dn),
+                *meta,
+            ]
         )
 
     # ------------------------------------------------------------------ persistence
