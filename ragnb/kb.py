@@ -122,6 +122,8 @@ class KnowledgeBase:
         chunk_overlap: characters of whole sentences repeated from the previous chunk.
         bm25: BM25Settings (or a dict of its fields): method, k1, b, stemmer, stopwords, backend.
         query_cache: how many query vectors to remember (0 turns it off).
+        disk_cache: keep chunk vectors in ``cache_dir("embeddings")`` when the embedder has a
+            ``cache_id`` (the default MiniLM does), so re-running a notebook embeds nothing twice.
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class KnowledgeBase:
         chunk_overlap: int = 150,
         bm25: BM25Settings | dict | None = None,
         query_cache: int = 256,
+        disk_cache: bool = True,
     ):
         self.chunking = ChunkSettings(chunk_size, chunk_overlap)
         if isinstance(bm25, dict):
@@ -147,6 +150,8 @@ class KnowledgeBase:
         self._cache_limit = 50_000
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._query_cache_size = query_cache
+        self._disk_cache = disk_cache
+        self._vector_cache = None  # VectorCache, opened on first embed
 
     # ------------------------------------------------------------------ views
 
@@ -399,7 +404,8 @@ class KnowledgeBase:
     def embed(self, progress: bool | None = None) -> int:
         """Compute the vectors still missing (normally done by the first dense search).
 
-        Returns how many texts were actually sent to the embedder (cache hits cost nothing).
+        Returns how many texts were actually sent to the embedder (cache hits cost nothing:
+        vectors of removed rows are remembered, and with a ``cache_id`` also kept on disk).
         A progress bar (tqdm.auto) shows when `progress` is True, or None and many are missing.
         """
         embedder = self._require_embedder()
@@ -409,9 +415,16 @@ class KnowledgeBase:
         texts = self._index_texts(rows)
         found = [self._cache.get(self._keys[row]) for row in rows]
         todo = [i for i, vector in enumerate(found) if vector is None]
+        disk = self._open_vector_cache(embedder)
+        if disk is not None and todo:
+            for i, vector in zip(todo, disk.get([self._keys[rows[i]] for i in todo]), strict=True):
+                found[i] = vector
+            todo = [i for i in todo if found[i] is None]
         fresh = self._embed_batched(embedder, [texts[i] for i in todo], progress)
         for j, i in enumerate(todo):
             found[i] = fresh[j]
+        if disk is not None:
+            disk.put([self._keys[rows[i]] for i in todo], fresh)
         block = np.stack(found).astype(np.float32)  # (len(rows), dim)
         if self._vectors is None:
             self._vectors = np.zeros((len(self), block.shape[1]), dtype=np.float32)
@@ -424,6 +437,15 @@ class KnowledgeBase:
         self._vectors[rows] = block
         self._pending[rows] = False
         return len(todo)
+
+    def _open_vector_cache(self, embedder: Embedder):
+        if self._vector_cache is None and self._disk_cache:
+            cache_id = getattr(embedder, "cache_id", None)
+            if cache_id:
+                from ragnb.retrieve.cache import VectorCache
+
+                self._vector_cache = VectorCache(str(cache_id))
+        return self._vector_cache
 
     def _index_texts(self, rows: np.ndarray) -> list[str]:
         """The indexed text (heading path + chunk text) of some rows, rebuilt from the frame."""

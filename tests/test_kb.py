@@ -261,6 +261,47 @@ def test_replacing_unchanged_chunks_costs_no_embedding():
     assert kb.embed() == 0  # removed then re-added: its vector was remembered
 
 
+class CachedHashEmbedder(HashEmbedder):
+    """The same embedder, declaring an identity so its vectors go to the disk cache."""
+
+    cache_id = "hash-bow-64-v1"
+
+
+def test_disk_cache_spares_embedding_in_a_new_knowledge_base(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGNB_HOME", str(tmp_path))
+    first = CachedHashEmbedder()
+    kb = KnowledgeBase(embedder=first).add(FAQ, text="body", id="doc_id")
+    assert kb.embed() == 4 and first.embedded == 4
+    second = CachedHashEmbedder()  # e.g. the notebook re-run in a fresh kernel
+    again = KnowledgeBase(embedder=second).add(FAQ, text="body", id="doc_id")
+    again.add("One new document.", id="new")
+    assert again.embed() == 1 and second.embedded == 1
+    assert np.array_equal(again._vectors[:4], kb._vectors)
+    assert list((tmp_path / "embeddings").iterdir())[0].name == "hash-bow-64-v1"
+    off = CachedHashEmbedder()
+    assert (
+        KnowledgeBase(embedder=off, disk_cache=False).add(FAQ, text="body", id="doc_id").embed()
+        == 4
+    )
+
+
+def test_vector_cache_merges_shards_and_survives_damage(tmp_path):
+    from ragnb.retrieve import cache as cache_module
+    from ragnb.retrieve.cache import VectorCache
+
+    store = VectorCache("x", folder=tmp_path)
+    keys = [bytes([i]) * 20 for i in range(cache_module.MERGE_AFTER + 3)]
+    for i, key in enumerate(keys):
+        store.put([key], np.full((1, 3), i, dtype=np.float32))
+    assert len(list(tmp_path.glob("*.keys.npy"))) < cache_module.MERGE_AFTER
+    reader = VectorCache("x", folder=tmp_path)  # another process
+    assert [v[0] for v in reader.get(keys)] == list(range(len(keys)))
+    assert reader.get([b"z" * 20]) == [None]
+    (tmp_path / "broken.keys.npy").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="damaged embedding cache shard"):
+        assert VectorCache("x", folder=tmp_path).get(keys[:1])[0][0] == 0
+
+
 # ---------------------------------------------------------------- searching
 
 

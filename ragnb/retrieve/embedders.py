@@ -2,6 +2,8 @@
 
 The protocol is small: an object with ``name`` (str), ``dim`` (int) and
 ``embed(texts) -> np.ndarray`` of shape (len(texts), dim), float32, rows of length 1.
+An embedder may also have ``cache_id`` (a string naming the model and every setting that
+changes its vectors): then its vectors are kept in a disk cache shared by all knowledge bases.
 Any callable ``list[str] -> array`` also works: `as_embedder` wraps it (and normalises).
 
 The heavy imports (torch, sentence-transformers) happen on the first call of ``embed``,
@@ -67,6 +69,14 @@ class MiniLMEmbedder:
         self._model = None
         if model_path is not None:
             self.name = Path(model_path).name
+
+    @property
+    def cache_id(self) -> str:
+        """Identity for the disk cache of embeddings: model name + weights file size."""
+        folder = self._folder()
+        weights = [p for p in folder.glob("*.safetensors")] + [p for p in folder.glob("*.bin")]
+        size = sum(p.stat().st_size for p in weights)
+        return f"{self.name}-{size}"
 
     def _folder(self) -> Path:
         if self.model_path is not None:
