@@ -10,8 +10,8 @@ BM25: each row's term ids are kept, so only new text is tokenized, but bm25s can
 score matrix in place, so it is rebuilt from the stored ids on the next search (measured in
 benchmarks/). Dense: vectors are computed on first use (the first dense or hybrid search, or
 `kb.embed()`), only for rows that lack one, and a vector is reused whenever the same text was
-embedded before (cache keyed by the embedder name and a hash of the text), so replacing a
-document re-embeds only its changed chunks.
+embedded before (keyed by a hash of the text: in memory per knowledge base, and on disk per
+embedder `cache_id`), so replacing a document re-embeds only its changed chunks.
 """
 
 from __future__ import annotations
@@ -198,24 +198,27 @@ class KnowledgeBase:
             "metadata_columns": [c for c in self._chunks.columns if c not in _SCHEMA],
         }
 
-    def __repr__(self) -> str:
+    def _summary(self) -> str:
         s = self.status()
         return (
-            f"KnowledgeBase({s['documents']} documents, {s['chunks']} chunks, "
-            f"embedder={s['embedder']!r}, bm25={self._bm25.settings.method!r})"
+            f"{s['documents']} documents, {s['chunks']} chunks, "
+            f"embedder={s['embedder']!r}, bm25={self._bm25.settings.method!r}"
         )
+
+    def __repr__(self) -> str:
+        return f"KnowledgeBase({self._summary()})"
 
     def _repr_html_(self) -> str:
         from ragnb._html import STYLE, esc, shorten, table
 
-        docs = self.documents.head(10)
+        documents = self.documents
         rows = [
             (r["doc_id"], shorten(r["title"] or "", 80), r["source"], r["n_chunks"])
-            for r in docs.iter_rows(named=True)
+            for r in documents.head(10).iter_rows(named=True)
         ]
-        more = len(self.documents) - docs.height if len(self) else 0
+        more = documents.height - len(rows)
         return (
-            f'{STYLE}<div class="ragnb"><b>KnowledgeBase</b> {esc(self.__repr__()[14:-1])}'
+            f'{STYLE}<div class="ragnb"><b>KnowledgeBase</b> {esc(self._summary())}'
             + (table(rows, ["doc_id", "title", "source", "chunks"]) if rows else "")
             + (f'<div class="muted">… {more} more documents</div>' if more > 0 else "")
             + "</div>"
@@ -262,6 +265,7 @@ class KnowledgeBase:
                 f"({len(present)} such ids): pass replace=True to update them"
             )
         frame, index_texts, flags = self._rows(docs, meta_frame)
+        self._check_schema(frame)  # before anything changes, so a failed add loses nothing
         if frame.height == 0:
             warnings.warn(
                 "nothing was added: no text found in the input", LoaderWarning, stacklevel=2
@@ -270,6 +274,21 @@ class KnowledgeBase:
             self.remove(sorted(present))
         self._append(frame, index_texts, flags)
         return self
+
+    def _check_schema(self, frame: pl.DataFrame) -> None:
+        """InputError if the new rows' metadata types cannot join the existing columns."""
+        try:
+            pl.concat([self._chunks.head(0), frame.head(0)], how="diagonal_relaxed")
+        except pl.exceptions.PolarsError as exc:
+            clash = [
+                f"{c}: {self._chunks.schema[c]} vs {frame.schema[c]}"
+                for c in frame.columns
+                if c in self._chunks.columns and self._chunks.schema[c] != frame.schema[c]
+            ]
+            raise InputError(
+                f"metadata types do not match the existing columns ({'; '.join(clash) or exc}): "
+                "cast them to the existing types"
+            ) from None
 
     def remove(self, doc_ids: str | Iterable[str]) -> KnowledgeBase:
         """Remove documents by id (a string or a list); an unknown id is an InputError."""
@@ -342,11 +361,12 @@ class KnowledgeBase:
                 )
             docs = []
             for item in source:
-                docs.extend(
-                    self._documents_from(item, text=None, id=None, title=title, metadata=metadata)[
-                        0
-                    ]
+                if _is_dataframe(item):
+                    raise InputError("a list holds a DataFrame: add DataFrames one call each")
+                found, _ = self._documents_from(
+                    item, text=None, id=None, title=title, metadata=metadata
                 )
+                docs.extend(found)
             return docs, None
         if isinstance(source, Path) or (isinstance(source, str) and _is_path(source)):
             files = expand_paths(source)
@@ -394,7 +414,13 @@ class KnowledgeBase:
                 flags.append(doc.index_title)
         frame = pl.DataFrame(columns, schema=_SCHEMA)
         if meta_frame is None and any(d.metadata for d in docs):
-            meta_frame = pl.DataFrame([d.metadata for d in docs])
+            try:
+                meta_frame = pl.DataFrame([d.metadata for d in docs])
+            except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+                raise InputError(
+                    f"metadata values cannot form columns ({exc}): use plain "
+                    "numbers, strings, dates or lists of one type"
+                ) from None
         if meta_frame is not None and meta_frame.width and frame.height:
             frame = pl.concat([frame, meta_frame[np.asarray(doc_of_row)]], how="horizontal")
         return frame, index_texts, flags

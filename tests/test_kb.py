@@ -201,6 +201,14 @@ def test_adding_an_existing_id_needs_replace():
     assert kb.chunks.filter(pl.col("doc_id") == "faq-1")["text"][0] == "New answer about resetting."
 
 
+def test_replace_with_clashing_metadata_types_loses_nothing():
+    kb = KnowledgeBase(embedder=None).add(FAQ, text="body", id="doc_id")
+    clash = FAQ.head(1).with_columns(pl.lit([1, 2]).alias("year"))  # list where ints live
+    with pytest.raises(InputError, match="year: Int64 vs List"):
+        kb.add(clash, text="body", id="doc_id", replace=True)
+    assert kb.documents["doc_id"].to_list() == ["faq-1", "faq-2", "faq-3", "faq-4"]
+
+
 def test_bad_inputs_to_add():
     kb = KnowledgeBase(embedder=None)
     with pytest.raises(InputError, match="cannot add a int"):
@@ -209,6 +217,8 @@ def test_bad_inputs_to_add():
         kb.add("some text", text="body")
     with pytest.raises(InputError, match="no files match"):
         kb.add(str(CORPUS / "*.nothing"))
+    with pytest.raises(InputError, match="a list holds a DataFrame"):
+        kb.add([FAQ])
 
 
 # ---------------------------------------------------------------- removing and incremental work
