@@ -152,6 +152,7 @@ class KnowledgeBase:
         self._query_cache_size = query_cache
         self._disk_cache = disk_cache
         self._vector_cache = None  # VectorCache, opened on first embed
+        self._masks: OrderedDict[str, np.ndarray] = OrderedDict()  # where= masks; reset on change
 
     # ------------------------------------------------------------------ views
 
@@ -305,6 +306,7 @@ class KnowledgeBase:
         return self
 
     def _keep_rows(self, keep: np.ndarray) -> None:
+        self._masks.clear()
         if self._vectors is not None:
             # remember the vectors of dropped rows, so re-adding the same text costs nothing
             for row in np.flatnonzero(~keep & ~self._pending):
@@ -325,6 +327,7 @@ class KnowledgeBase:
     def _append(self, frame: pl.DataFrame, index_texts: list[str], flags: list[bool]) -> None:
         if frame.height == 0:
             return
+        self._masks.clear()
         if len(self):
             combined = pl.concat([self._chunks, frame], how="diagonal_relaxed")
         else:
@@ -617,6 +620,12 @@ class KnowledgeBase:
                 f"pl.col('source').str.contains('faq'), got {type(where).__name__}"
             )
         try:
+            key = where.meta.serialize(format="json")
+        except Exception:  # e.g. a Python function inside: fine, just not cached
+            key = None
+        if key is not None and key in self._masks:
+            return self._masks[key]
+        try:
             series = self._chunks.select(where.alias("_where")).to_series()
         except pl.exceptions.PolarsError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -628,7 +637,12 @@ class KnowledgeBase:
                 f"where= must give one true/false per chunk, got {series.dtype} "
                 f"of length {series.len()}: compare a column, e.g. pl.col('year') > 2020"
             )
-        return series.fill_null(False).to_numpy()
+        mask = series.fill_null(False).to_numpy()
+        if key is not None:
+            self._masks[key] = mask  # same filter, same rows: the widgets re-run it per query
+            while len(self._masks) > 8:
+                self._masks.popitem(last=False)
+        return mask
 
     def _hit_schema(self) -> dict:
         schema = dict(_HIT_SCHEMA)

@@ -360,6 +360,15 @@ def test_where_filters_before_top_k():
         assert set(hits["doc_id"]) <= {"faq-2", "faq-4"}, mode
     hits = kb.search("warranty", mode="bm25", where=pl.col("source").str.contains("frame"))
     assert hits["doc_id"].to_list() == ["faq-2"]
+    assert kb.search("reset", mode="bm25", where=pl.col("year") < 2020)["doc_id"].to_list() == [
+        "faq-1"
+    ]
+    kb.add(FAQ.head(1).with_columns(pl.lit("faq-5").alias("doc_id")), text="body", id="doc_id")
+    hits = kb.search("reset", mode="bm25", where=pl.col("year") < 2020)  # same filter, new rows
+    assert sorted(hits["doc_id"]) == ["faq-1", "faq-5"]
+    kb.remove("faq-1")
+    hits = kb.search("reset", mode="bm25", where=pl.col("year") < 2020)
+    assert hits["doc_id"].to_list() == ["faq-5"]
     empty = kb.search("warranty", where=pl.col("year") > 3000)
     assert empty.height == 0 and tuple(empty.columns) == (*HIT_COLUMNS, "year", "lang")
 
