@@ -587,6 +587,12 @@ class KnowledgeBase:
         if mask is not None and not mask.any():
             return pl.DataFrame(schema=self._hit_schema())
 
+        if candidates is not None and (
+            isinstance(candidates, bool)
+            or not isinstance(candidates, (int, np.integer))
+            or candidates < 1
+        ):
+            raise InputError(f"candidates={candidates!r} must be a positive integer (e.g. 100)")
         depth = k if mode != "hybrid" else max(k, candidates or DEFAULT_CANDIDATES)
         bm = dn = None
         if mode in ("bm25", "hybrid"):
@@ -722,10 +728,8 @@ class KnowledgeBase:
             raise
         return target
 
-    def _write(self, folder: Path, on_file: Callable[[str], None]) -> None:
-        def done(name: str) -> None:
-            on_file(name)
-
+    def _write(self, folder: Path, done: Callable[[str], None]) -> None:
+        """Write every file of a save into `folder`, calling `done(name)` after each."""
         self._chunks.write_parquet(folder / "chunks.parquet")
         done("chunks.parquet")
         arrays = self._bm25.arrays()

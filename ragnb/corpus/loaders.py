@@ -73,6 +73,7 @@ class Document:
 
     @property
     def text(self) -> str:
+        """All sections' text, joined by blank lines."""
         return "\n\n".join(s.text for s in self.sections)
 
 

@@ -69,6 +69,7 @@ class BM25Settings:
         return self.method, self.idf_method or self.method
 
     def to_json(self) -> dict:
+        """The settings as a JSON-ready dict (what a saved knowledge base records)."""
         data = asdict(self)
         if isinstance(self.stopwords, tuple):
             data["stopwords"] = list(self.stopwords)

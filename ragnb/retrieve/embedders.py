@@ -155,6 +155,7 @@ class CallableEmbedder:
         self.dim = dim or 0  # learnt on the first call when not given
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The wrapped function's vectors for `texts`, checked for shape and normalised."""
         out = np.asarray(self.fn(list(texts)), dtype=np.float32)
         if out.ndim != 2 or out.shape[0] != len(texts):
             raise InputError(
