@@ -711,6 +711,12 @@ class KnowledgeBase:
                 f"{target} is a non-empty folder that is not a saved knowledge base: "
                 "choose a new or empty folder (nothing was overwritten)"
             )
+        objects = [c for c, t in self._chunks.schema.items() if t == pl.Object]
+        if objects:
+            raise InputError(
+                f"metadata column {objects[0]!r} holds Python objects, which Parquet cannot "
+                "store: convert it to strings or numbers before saving"
+            )
         tmp = target.parent / f".{target.name}.saving-{uuid.uuid4().hex[:8]}"
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -722,6 +728,12 @@ class KnowledgeBase:
             raise InputError(
                 f"cannot save to {target}: {exc.strerror or exc}; choose a writable "
                 "folder (the previous copy, if any, is untouched)"
+            ) from exc
+        except pl.exceptions.PolarsError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise InputError(
+                f"cannot save to {target}: {str(exc).splitlines()[0]}; (the previous copy, "
+                "if any, is untouched)"
             ) from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -3,6 +3,7 @@ updates, save/load (including an interrupted save) and bad input."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -493,6 +494,27 @@ def test_interrupted_save_leaves_the_previous_copy_loadable(tmp_path):
     assert back.search("warranty", k=1)["doc_id"][0] == "faq-2"
 
 
+def test_disk_full_midway_is_an_input_error_and_keeps_the_old_copy(tmp_path):
+    kb = KnowledgeBase(embedder=None).add(FAQ, text="body", id="doc_id")
+    kb.save(tmp_path / "kb")
+    kb.remove("faq-1")
+
+    def disk_full(name):
+        if name.startswith("bm25"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(InputError, match="No space left on device"):
+        kb.save(tmp_path / "kb", on_file=disk_full)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kb"]
+    assert len(KnowledgeBase.load(tmp_path / "kb")) == 4
+
+
+def test_saving_below_a_file_is_an_input_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InputError, match="cannot save"):
+        KnowledgeBase(embedder=None).add("text", id="t").save(tmp_path / "afile" / "kb")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
 def test_save_to_a_read_only_folder_is_an_input_error(tmp_path):
     kb = KnowledgeBase(embedder=None).add(FAQ, text="body", id="doc_id")
@@ -504,6 +526,16 @@ def test_save_to_a_read_only_folder_is_an_input_error(tmp_path):
             kb.save(locked / "kb")
     finally:
         locked.chmod(0o700)
+
+
+def test_unsavable_metadata_is_refused_before_writing(tmp_path):
+    kb = KnowledgeBase(embedder=None).add(FAQ, text="body", id="doc_id")
+    kb.save(tmp_path / "kb")
+    kb.add("An odd document.", id="odd", metadata={"thing": object()})
+    assert kb.chunks.schema["thing"] == pl.Object
+    with pytest.raises(InputError, match="'thing' holds Python objects"):
+        kb.save(tmp_path / "kb")
+    assert len(KnowledgeBase.load(tmp_path / "kb")) == 4
 
 
 def test_crash_between_the_two_renames_is_recovered(tmp_path):
