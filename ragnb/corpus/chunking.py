@@ -4,7 +4,10 @@ A chunk never crosses a heading. Inside a section, pieces are packed greedily up
 characters; the next chunk starts with the last pieces of the previous one, up to `overlap`
 characters, so a sentence cut at a chunk border is still seen whole by one of them.
 
-    chunk_text("A. B. C.", size=5, overlap=0)  ->  ["A.", "B.", "C."]   (one sentence each)
+    >>> chunk_text("One. Two. Three. Four.", size=12, overlap=5)
+    ['One. Two.', 'Two. Three.', 'Four.']
+
+("Two." is repeated as overlap; "Three." is longer than the overlap, so it is not.)
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from ragnb.errors import InputError
 
 __all__ = ["Chunk", "ChunkSettings", "chunk_document", "chunk_text", "split_units"]
 
-_PARAGRAPH = re.compile(r"\n\s*\n")
 # a sentence ends at . ! ? (optionally closed by quotes/brackets) followed by space and a capital,
 # digit, quote or bracket; abbreviations like "e.g. foo" stay together because "foo" is lower case
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[A-Z0-9])")
