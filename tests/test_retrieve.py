@@ -273,3 +273,20 @@ def test_minilm_embeds_offline_unit_vectors_with_meaning():
     assert np.linalg.norm(vectors, axis=1) == pytest.approx([1, 1, 1], abs=1e-5)
     sims = vectors @ vectors.T
     assert sims[0, 1] > sims[0, 2] + 0.2
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "ragnb.retrieve.bm25",
+        "ragnb.retrieve.dense",
+        "ragnb.retrieve.embedders",
+        "ragnb.retrieve.fuse",
+    ],
+)
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0
