@@ -14,6 +14,7 @@ import pytest
 from ragnb.errors import InputError
 from ragnb.evaluate import (
     beir,
+    build_kb,
     docs_by_best_chunk,
     load_beir,
     ndcg_at_k,
@@ -160,6 +161,18 @@ def test_beir_bm25_on_a_tiny_folder(tmp_path):
     # third shares no word with any document, so BM25 cannot find its answer.
     assert row["recall@1"] == pytest.approx(2 / 3, abs=1e-4)
     assert row["mrr@10"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_build_kb_is_cached_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGNB_HOME", str(tmp_path / "home"))
+    folder = write_beir(tmp_path / "tiny")
+    first = beir(folder, modes=["bm25"], ks=[1, 5], cache=True)
+    saved = list((tmp_path / "home" / "eval").glob("tiny-*/manifest.json"))
+    assert len(saved) == 1
+    kb = build_kb(load_beir(folder), embedder=None, cache=True)  # loaded from that folder
+    assert sorted(kb.chunks["doc_id"].unique().to_list()) == sorted(d for d, _, _ in DOCS)
+    again = beir(folder, modes=["bm25"], ks=[1, 5], cache=True)
+    assert again.drop("ms_per_query").equals(first.drop("ms_per_query"))
 
 
 @pytest.mark.slow
