@@ -52,6 +52,8 @@ DEFAULT_ALPHA = 0.7  # convex: weight of dense (0 = BM25 only, 1 = dense only)
 DEFAULT_RRF_K = 60  # rrf: score = sum_i w_i / (k + rank_i), ranks from 1
 DEFAULT_RRF_WEIGHTS = (1.0, 1.0)  # rrf: (bm25 weight, dense weight)
 DEFAULT_CANDIDATES = 100  # hybrid: rows each retriever returns before fusion (at least k)
+DEFAULT_CHUNK_SIZE = 1000  # characters; MiniLM reads ~256 word pieces, about 1,000 characters
+DEFAULT_CHUNK_OVERLAP = 150  # characters of whole sentences repeated from the previous chunk
 # ==========================================================================
 
 __all__ = ["KnowledgeBase", "CHUNK_COLUMNS", "HIT_COLUMNS"]
@@ -118,8 +120,10 @@ class KnowledgeBase:
         embedder: "minilm" (default: all-MiniLM-L6-v2, offline, CPU), None for BM25 only,
             an object with ``name``, ``dim`` and ``embed(texts)``, or a callable
             ``list[str] -> array (n, dim)``.
-        chunk_size: target chunk length in characters (no chunk is longer).
-        chunk_overlap: characters of whole sentences repeated from the previous chunk.
+        chunk_size: target chunk length in characters, no chunk is longer (default
+            DEFAULT_CHUNK_SIZE).
+        chunk_overlap: characters of whole sentences repeated from the previous chunk (default
+            DEFAULT_CHUNK_OVERLAP).
         bm25: BM25Settings (or a dict of its fields): method, k1, b, stemmer, stopwords, backend.
         query_cache: how many query vectors to remember (0 turns it off).
         disk_cache: keep chunk vectors in ``cache_dir("embeddings")`` when the embedder has a
@@ -129,13 +133,16 @@ class KnowledgeBase:
     def __init__(
         self,
         embedder: object = "minilm",
-        chunk_size: int = 1000,
-        chunk_overlap: int = 150,
+        chunk_size: int | None = None,
+        chunk_overlap: int | None = None,
         bm25: BM25Settings | dict | None = None,
         query_cache: int = 256,
         disk_cache: bool = True,
     ):
-        self.chunking = ChunkSettings(chunk_size, chunk_overlap)
+        self.chunking = ChunkSettings(
+            DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
+            DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap,
+        )
         if isinstance(bm25, dict):
             bm25 = BM25Settings(**bm25)
         self._bm25 = BM25Index(bm25)
