@@ -54,6 +54,8 @@ class VectorCache:
                 vecs = np.load(self.folder / f"{name}.vecs.npy", mmap_mode="r", allow_pickle=False)
                 if keys.ndim != 2 or keys.shape[1] != 20 or vecs.shape[0] != keys.shape[0]:
                     raise ValueError("keys and vectors do not match")
+            except FileNotFoundError:  # merged away by another process meanwhile
+                continue
             except (OSError, ValueError) as exc:
                 warnings.warn(
                     f"ignoring damaged embedding cache shard {keys_path}: {exc}", stacklevel=3
