@@ -3,7 +3,7 @@ thing into the model's context window.
 
     messages = [system: "<instructions>\\n\\nContext:\\n[1] (Power › The console) Three AA ...
                          \\n\\n[2] ...",
-                user:   "How long do the batteries last?"]
+                user:   "How long do the batteries last? (cite the passage number, like [1])"]
 
 The context sits in the system message so that a model without a chat template gets a clean
 completion layout too ("<instructions> Context: ... Question: ... Answer:").
@@ -30,6 +30,9 @@ RAG_INSTRUCTIONS = (
 CLOSED_BOOK_INSTRUCTIONS = (
     "Answer the question in one or two sentences. If you do not know the answer, say: I don't know."
 )
+# Repeated right after the question: measured on 12 Skymere questions, tiny models cite (and
+# answer) more often with this reminder than with the instructions alone (see benchmarks/).
+CITE_REMINDER = " (cite the passage number, like [1])"
 MARGIN_TOKENS = 16  # slack for the chat template's end-of-turn tokens and tokenizer joins
 MIN_CUT_TOKENS = 24  # a cut chunk shorter than this says too little to keep
 
@@ -97,7 +100,7 @@ def build_messages(question: str, passages: Sequence[Passage] | None) -> Message
     blocks = "\n\n".join(context_block(i, p) for i, p in enumerate(passages, start=1))
     return [
         {"role": "system", "content": f"{RAG_INSTRUCTIONS}\n\nContext:\n{blocks}"},
-        {"role": "user", "content": question},
+        {"role": "user", "content": question + (CITE_REMINDER if passages else "")},
     ]
 
 

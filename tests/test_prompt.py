@@ -6,6 +6,7 @@ import pytest
 
 from ragnb.errors import ContextOverflowError
 from ragnb.prompt import (
+    CITE_REMINDER,
     CLOSED_BOOK_INSTRUCTIONS,
     MIN_CUT_TOKENS,
     RAG_INSTRUCTIONS,
@@ -53,7 +54,8 @@ def test_messages_number_the_passages_and_closed_book_has_no_context():
     system, user = build_messages("Q?", [Passage("A", "", "one"), Passage("B", "", "two")])
     assert system["content"].startswith(RAG_INSTRUCTIONS)
     assert "[1] (A) one\n\n[2] (B) two" in system["content"]
-    assert user == {"role": "user", "content": "Q?"}
+    assert user == {"role": "user", "content": "Q?" + CITE_REMINDER}
+    assert build_messages("Q?", [])[1]["content"] == "Q?"  # nothing to cite, no reminder
     closed = build_messages("Q?", None)
     assert closed[0]["content"] == CLOSED_BOOK_INSTRUCTIONS and "[1]" not in join(closed)
 
