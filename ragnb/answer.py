@@ -154,7 +154,7 @@ class Answer:
         return f"Answer({shorten(self.text, 80)!r}, citations={self.citations['number'].to_list()})"
 
     def _repr_markdown_(self) -> str:
-        lines = [self.text.strip(), ""]
+        lines = [_md(self.text.strip()), ""]
         if self.citations.height:
             lines.append("**Sources**")
             lines.append("")

@@ -111,12 +111,13 @@ def test_html_escapes_document_text_and_model_output():
 
 def test_markdown_and_plain_text_show_the_sources():
     frame = hits(["alpha [x](javascript:bad)", "beta"], titles=["Power [1](http://x)", "B"])
-    a = answer("Alpha [1].", frame)
+    a = answer("Alpha [1]. <img src=x onerror=alert(1)>", frame)
     md = a._repr_markdown_()
-    assert md.startswith("Alpha [1].") and "\\[1\\](http://x)" in md
+    assert md.startswith("Alpha \\[1\\]. &lt;img") and "\\[1\\](http://x)" in md
+    assert "<img" not in md
     text = str(a)
     assert "[1] Power [1](http://x) (d0.md)" in text and "context truncated" in text
-    assert repr(a).startswith("Answer('Alpha [1].'")
+    assert repr(a).startswith("Answer('Alpha [1]. <img")
 
 
 def test_to_dict_is_json_serialisable():
