@@ -200,7 +200,8 @@ def train(
         )
         optimizer = optim.Adam(learning_rate=hp["learning_rate"])
         mlx_train(net, optimizer, dataset, args=args, training_callback=Report())
-    train_seconds = seconds_before + time.perf_counter() - started
+    loop_seconds = time.perf_counter() - started
+    train_seconds = seconds_before + loop_seconds
     import shutil
 
     shutil.rmtree(checkpoint, ignore_errors=True)
@@ -211,7 +212,7 @@ def train(
         "train_seconds": round(train_seconds, 3),
         "losses": losses,
         "resumed_from_step": start,
-        "steps_per_s": round(remaining / max(1e-9, time.perf_counter() - started), 4),
+        "steps_per_s": round(remaining / max(1e-9, loop_seconds), 4),
         "peak_memory_mb": round(mx.get_peak_memory() / 2**20, 1),
         "adapter_bytes": size,
     }

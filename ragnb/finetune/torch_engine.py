@@ -233,7 +233,8 @@ def train(
             callback(step + 1, steps, losses[-1])
         if (step + 1) % hp["save_every"] == 0 and step + 1 < steps:
             save_checkpoint(step + 1, seconds_before + time.perf_counter() - started)
-    train_seconds = seconds_before + time.perf_counter() - started
+    loop_seconds = time.perf_counter() - started
+    train_seconds = seconds_before + loop_seconds
 
     model.eval()
     (out_dir / "peft").mkdir(parents=True, exist_ok=True)
@@ -269,7 +270,7 @@ def train(
         "train_seconds": round(train_seconds, 3),
         "losses": losses,
         "resumed_from_step": start,
-        "steps_per_s": round(trained_steps / max(1e-9, time.perf_counter() - started), 4),
+        "steps_per_s": round(trained_steps / max(1e-9, loop_seconds), 4),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "adapter_bytes": (out_dir / "adapter.gguf").stat().st_size,
     }
