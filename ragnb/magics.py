@@ -141,6 +141,15 @@ def hits_display(hits) -> _Html:
     return _Html(html, "\n".join(lines) if lines else "(no hits)")
 
 
+def prompt_display(prompt: str) -> _Html:
+    """``--show-prompt``: the exact prompt the model completed, escaped, in a foldable box."""
+    html = (
+        "<details open><summary>prompt</summary>"
+        f'<pre style="white-space:pre-wrap">{_html.esc(prompt)}</pre></details>'
+    )
+    return _Html(html, "--- prompt ---\n" + prompt)
+
+
 def _key_value_display(title: str, pairs: list[tuple[str, object]]) -> _Html:
     html = f"<b>{_html.esc(title)}</b>" + _html.STYLE + _html.table(pairs, ["", ""])
     width = max((len(k) for k, _ in pairs), default=0)
@@ -164,7 +173,13 @@ class RagMagics(Magics):
     """
 
     top_k = CInt(4, help="Chunks retrieved per question (--k).").tag(config=True)
-    mode = Enum(MODES, default_value="hybrid", help="Retrieval mode (--mode).").tag(config=True)
+    mode = Enum(
+        MODES,
+        default_value=None,
+        allow_none=True,
+        help="Retrieval mode (--mode); None: hybrid when the knowledge base has an embedder, "
+        "else bm25.",
+    ).tag(config=True)
     fusion = Enum(
         FUSIONS, default_value=None, allow_none=True, help="Hybrid fusion (--fusion)."
     ).tag(config=True)
@@ -274,7 +289,7 @@ class RagMagics(Magics):
         k = self.top_k if args.k is None else args.k
         if k < 1:
             raise UsageError(f"--k {k} is below 1: retrieve at least one chunk, e.g. --k 4")
-        mode = args.mode or self.mode
+        mode = self._mode(kb, args.mode)
         if mode not in MODES:
             raise UsageError(
                 f"--mode {mode!r} is not one of {', '.join(MODES)}: e.g. --mode hybrid"
@@ -294,6 +309,10 @@ class RagMagics(Magics):
             with _usage_errors():
                 where = parse_where(_unquote(args.where), kb.chunks.columns)
         return {"k": k, "mode": mode, "fusion": fusion, "alpha": alpha, "where": where}
+
+    def _mode(self, kb, requested: str | None = None) -> str:
+        """The option, else the setting, else what the knowledge base can do."""
+        return requested or self.mode or ("hybrid" if kb.embedder is not None else "bm25")
 
     def _sampling(self, args: argparse.Namespace) -> dict[str, Any]:
         max_tokens = self.max_tokens if args.max_tokens is None else args.max_tokens
@@ -338,14 +357,7 @@ class RagMagics(Magics):
                     )
                 )
         if answer is not None and args.show_prompt:
-            prompt = getattr(answer, "prompt", "") or ""
-            display(
-                _Html(
-                    "<details open><summary>prompt</summary>"
-                    f'<pre style="white-space:pre-wrap">{_html.esc(prompt)}</pre></details>',
-                    "--- prompt ---\n" + prompt,
-                )
-            )
+            display(prompt_display(answer.prompt))
         return answer
 
     def _in_frontend(self) -> bool:
@@ -388,18 +400,27 @@ class RagMagics(Magics):
         return stream.answer
 
     def _compare(self, question: str, args: argparse.Namespace):
+        """``%%rag --compare``: ragnb.compare over the arms of `--models` (base, fine-tuned;
+        each with and without retrieval), shown side by side."""
         import ragnb
 
-        kb = self.kb(args.kb)
-        models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-        kwargs: dict[str, Any] = {"kb": kb}
-        if models:
-            kwargs["models"] = models
+        kb = None if args.closed_book else self.kb(args.kb)
+        retrieval = self._retrieval(args, kb) if kb is not None else {"k": self.top_k}
+        sampling = self._sampling(args)
+        models = _split_names(args.models) or [args.model or self.model]
         with _usage_errors():
-            result = ragnb.compare(question, **kwargs)
+            result = ragnb.compare(
+                question,
+                kb=kb,
+                models=models,
+                k=retrieval["k"],
+                mode=retrieval.get("mode") or "hybrid",
+                backend=args.backend or self.backend,
+                **sampling,
+            )
         try:
             from ragnb.widgets import ComparisonView
-        except ImportError:
+        except ImportError:  # the widgets extra is not installed: the table itself
             return result
         return ComparisonView(result)
 
@@ -462,6 +483,8 @@ class RagMagics(Magics):
                 if args.id:
                     options["id"] = args.id
                 kb.add(value, **options)
+            if kb.embedder is not None:
+                kb.embed()  # here, with a progress bar, rather than at the first question
         after = _counts(kb)
         return _message(
             f"knowledge base {self._name(args.kb)!r}: +{after[0] - before[0]} documents, "
@@ -620,6 +643,7 @@ class RagMagics(Magics):
 
     def _cmd_explore(self, rest: str):
         parser = self._sub_parser("explore")
+        parser.add_argument("query", nargs="*", help="initial query")
         parser.add_argument("--kb", default=None)
         args = self._sub_args(parser, rest)
         if args is None:
@@ -627,56 +651,115 @@ class RagMagics(Magics):
         import ragnb
 
         with _usage_errors():
-            view = ragnb.explore(self.kb(args.kb))
-        display(view)
-        return None
+            view = ragnb.explore(
+                self.kb(args.kb),
+                query=" ".join(args.query),
+                k=self.top_k,
+                mode=self.mode,
+                model=self.model,
+                max_tokens=self.max_tokens,
+            )
+        return view
 
     def _cmd_finetune(self, rest: str):
         parser = self._sub_parser("finetune")
-        parser.add_argument("--steps", type=int, default=None)
-        parser.add_argument("--rank", type=int, default=None)
-        parser.add_argument("--lr", type=float, default=None)
-        parser.add_argument("--name", default=None)
-        parser.add_argument("--data", default=None, help="path or variable of Q/A pairs")
+        parser.add_argument("--steps", type=int, default=None, help="training steps (default 100)")
+        parser.add_argument("--rank", type=int, default=None, help="LoRA rank (default 16)")
+        parser.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4)")
+        parser.add_argument("--name", default=None, help="model name (default: from a hash)")
+        parser.add_argument(
+            "--data",
+            default=None,
+            help="question/answer pairs: a variable or a JSONL path "
+            "(default: ragnb.finetune.dataset(kb), pairs made from the knowledge base)",
+        )
         parser.add_argument("--model", default=None, help="base model (default: the setting)")
+        parser.add_argument("--overwrite", action="store_true", help="replace a model of that name")
         parser.add_argument("--kb", default=None)
-        parser.add_argument("--out", default=None, help="store the result in this variable")
+        parser.add_argument("--out", default=None, help="store the FineTuned in this variable")
         args = self._sub_args(parser, rest)
         if args is None:
             return None
         import ragnb.finetune
 
-        kwargs: dict[str, Any] = {"model": args.model or self.model}
-        for key in ("steps", "rank", "lr", "name"):
-            if getattr(args, key) is not None:
-                kwargs[key] = getattr(args, key)
-        data = self._resolve_source(args.data) if args.data else self.kb(args.kb)
+        options: dict[str, Any] = {
+            "steps": args.steps,
+            "rank": args.rank,
+            "learning_rate": args.lr,
+            "name": args.name,
+            "overwrite": args.overwrite or None,
+        }
+        options = {key: value for key, value in options.items() if value is not None}
         with _usage_errors():
-            result = ragnb.finetune.train(data, **kwargs)
-        name = getattr(result, "name", None) or args.name or "finetuned"
-        self.finetuned[name] = result
+            pairs = self._pairs(args.data, args.kb)
+            tuned = ragnb.finetune.train(pairs, model=args.model or self.model, **options)
+        self.finetuned[tuned.name] = tuned
         if args.out:
-            self.shell.user_ns[args.out] = result
-        return result
+            self.shell.user_ns[args.out] = tuned
+        return tuned
+
+    def _pairs(self, data: str | None, kb_name: str | None):
+        """Training pairs: the variable or file named by --data, else pairs made from the KB."""
+        import ragnb.finetune
+
+        if data is None:
+            return ragnb.finetune.dataset(self.kb(kb_name))
+        value = self._resolve_source(data)
+        return str(value) if isinstance(value, Path) else value
 
     def _cmd_scorecard(self, rest: str):
         parser = self._sub_parser("scorecard")
-        parser.add_argument("--models", default=None, help="comma-separated model names")
+        parser.add_argument("--data", default=None, help="question/answer pairs (as for finetune)")
+        parser.add_argument(
+            "--finetuned", default=None, help="reuse this fine-tuned model instead of training"
+        )
+        parser.add_argument("--steps", type=int, default=None, help="steps when training here")
+        parser.add_argument(
+            "--new-docs", default=None, help="path or variable: documents added later"
+        )
+        parser.add_argument("--new-questions", default=None, help="variable: questions on them")
+        parser.add_argument("--absent", default=None, help="variable: questions with no answer")
+        parser.add_argument("--paraphrase", default=None, help="variable: reworded questions")
+        parser.add_argument("--heldout", default=None, help="variable: questions not trained on")
+        parser.add_argument("--max-tokens", type=int, default=None)
         parser.add_argument("--kb", default=None)
-        parser.add_argument("--out", default=None)
+        parser.add_argument("--out", default=None, help="store the Scorecard in this variable")
         args = self._sub_args(parser, rest)
         if args is None:
             return None
         import ragnb
 
-        kwargs: dict[str, Any] = {}
-        if args.models:
-            kwargs["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+        optional = {
+            "new_docs": args.new_docs,
+            "new_questions": args.new_questions,
+            "absent_questions": args.absent,
+            "paraphrase_questions": args.paraphrase,
+            "heldout_questions": args.heldout,
+        }
+        options: dict[str, Any] = {
+            key: self._resolve_source(value) for key, value in optional.items() if value
+        }
+        if args.finetuned:
+            options["finetuned"] = self.finetuned.get(args.finetuned, args.finetuned)
+        if args.steps is not None:
+            options["steps"] = args.steps
+        if args.max_tokens is not None:
+            options["max_tokens"] = args.max_tokens
+        kb = self.kb(args.kb)
         with _usage_errors():
-            result = ragnb.scorecard(self.kb(args.kb), **kwargs)
+            pairs = self._pairs(args.data, args.kb)
+            card = ragnb.scorecard(
+                kb,
+                pairs,
+                model=self.model,
+                k=self.top_k,
+                mode=self._mode(kb),
+                seed=self.seed,
+                **options,
+            )
         if args.out:
-            self.shell.user_ns[args.out] = result
-        return result
+            self.shell.user_ns[args.out] = card
+        return card
 
     def _name(self, name: str | None) -> str:
         return name or self.current
@@ -691,6 +774,11 @@ def _counts(kb) -> tuple[int, int]:
     if chunks.height == 0:
         return 0, 0
     return chunks["doc_id"].n_unique(), chunks.height
+
+
+def _split_names(text: str | None) -> list[str]:
+    """ "a, b" -> ["a", "b"]"""
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
 
 
 def _unquote(text: str) -> str:

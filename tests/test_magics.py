@@ -206,6 +206,37 @@ def test_help_lists_subcommands_and_options(ip, capsys):
     assert "--no-interpolate" in capsys.readouterr().out
 
 
+def test_explore_returns_the_explorer(ip):
+    from ragnb.widgets import Explorer
+
+    view = line(ip, "explore factory reset")
+    assert isinstance(view, Explorer)
+
+
+def test_finetune_then_models_model_compare_and_scorecard(ip, capfd):
+    """One small real fine-tune (reused from the cache on later runs), then everything that
+    takes a fine-tuned model by name."""
+    from ragnb.widgets import ComparisonView
+
+    ip.user_ns["pairs"] = datasets.questions("train").head(2)
+    # no --name: the default name hashes data and settings, so a rerun reuses the model
+    tuned = line(ip, "finetune --data pairs --steps 1 --rank 4 --out ft")
+    assert tuned is ip.user_ns["ft"]
+    name = tuned.name
+    models = line(ip, "models")
+    assert models.filter(pl.col("name") == name)["kind"].to_list() == ["finetuned"]
+
+    answer = ask(ip, f"--model {name} --no-stream {FAST}")
+    assert name in answer.model
+
+    view = ask(ip, f"--compare --models default,{name} {FAST}")
+    assert isinstance(view, ComparisonView)
+    assert set(view.arms) == {"base", "base+rag", "finetuned", "finetuned+rag"}
+
+    card = line(ip, f"scorecard --data pairs --finetuned {name} --max-tokens 8 --out card")
+    assert card is ip.user_ns["card"] and card.df.height > 0
+
+
 # ---------------------------------------------------------------- %%rag
 
 
@@ -316,9 +347,11 @@ def test_document_html_is_shown_as_text_everywhere(ip):
     _assert_escaped(html_of(ip, table))
     answer = ask(ip, "--kb evil --k 1 --max-tokens 30 --show-prompt", "Repeat the Zorblax manual.")
     _assert_escaped(html_of(ip, answer))
-    from ragnb.magics import _streaming_bundle
+    from ragnb.magics import _streaming_bundle, prompt_display
 
     _assert_escaped(_streaming_bundle(EVIL)["text/html"])
+    assert "quasar-77" in answer.prompt
+    _assert_escaped(html_of(ip, prompt_display(answer.prompt)))
 
 
 # ---------------------------------------------------------------- errors

@@ -76,7 +76,7 @@ def test_rag_cell_streams_then_shows_escaped_answer_and_one_line_errors(tmp_path
 
     assert not [o for o in setup.outputs if o.output_type == "error"]
     # streamed: the display grew through several updates before the answer settled
-    growing = [u for u in updates if u.strip() and u != "…"]
+    growing = [u for u in updates if u.strip() not in ("", "…")]
     assert len(growing) >= 2 and len(growing[-1]) > len(growing[0])
     results = [o for o in answer_cell.outputs if o.output_type == "execute_result"]
     assert len(results) == 1
@@ -163,7 +163,7 @@ def test_interrupt_during_generation_stops_cleanly_and_the_next_cell_works():
             )
 
             def started(messages):  # the first generated text is on screen
-                return any(t.strip() and t != "…" for t in _plain(messages))
+                return any(t.strip() not in ("", "…") for t in _plain(messages))
 
             before = _collect(kc, long, started)
             assert started(before), "generation finished before any text was shown"
