@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from ragnb.errors import ModelError
+from ragnb.generate._gguf import tensor_nbytes
 from ragnb.generate.convert import (
+    check_mlx_can_read,
     conversion_info,
     hf_name,
     llama_config,
@@ -121,5 +124,27 @@ def test_corrupt_gguf_is_refused_before_mlx_reads_it(tmp_path):
 
 @pytest.mark.slow
 def test_k_quants_are_refused_with_the_backend_to_use():
-    with pytest.raises(ModelError, match="backend='llamacpp'"):
+    with pytest.raises(ModelError, match="architecture 'gemma3'.*use backend='llamacpp'"):
         mlx_folder(resolve_model("gemma3-270m").path)
+
+
+def test_only_tensor_types_mlx_reads_are_accepted():
+    header = validate_gguf(resolve_model("default").path)
+    assert header.metadata["general.architecture"] == "llama"
+    assert len(header.tensors) == 272 and header.metadata["tokenizer.ggml.tokens"] == 49152
+    check_mlx_can_read(header, "smollm2")  # Q4_1, Q8_0 and F32 only
+    header.tensors[0] = replace(header.tensors[0], type_id=14)  # Q6_K
+    with pytest.raises(ModelError, match="MLX cannot read Q6_K tensors in smollm2"):
+        check_mlx_can_read(header, "smollm2")
+
+
+def test_header_extents_match_the_gguf_package():
+    """Our tensor sizes and data offsets agree with gguf's own reader on the real file."""
+    import gguf
+
+    path = resolve_model("default").path
+    header = validate_gguf(path)
+    reference = gguf.GGUFReader(str(path))
+    ours = {t.name: (header.data_start + t.offset, tensor_nbytes(t)) for t in header.tensors}
+    theirs = {t.name: (int(t.data_offset), int(t.n_bytes)) for t in reference.tensors}
+    assert ours == theirs

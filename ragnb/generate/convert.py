@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -32,8 +33,11 @@ from typing import Any
 
 from ragnb._config import cache_dir
 from ragnb.errors import ModelError, require
+from ragnb.generate._gguf import Header, read_header, tensor_nbytes, type_name
 
 INSTALL = 'pip install "ragnb[mlx]"'
+# GGUF tensor types mx.load turns into MLX arrays; K-quants (Q4_K, Q6_K...) are not among them.
+MLX_GGUF_TYPES = {"F32", "F16", "Q4_0", "Q4_1", "Q8_0"}
 
 # GGUF tensor names -> Hugging Face (mlx-lm) names, for the llama architecture.
 TOP_LEVEL = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
@@ -164,26 +168,46 @@ def mlx_folder(gguf_path: str | Path, *, force: bool = False) -> Path:
     return _convert(path, sha, target)
 
 
-def validate_gguf(path: Path) -> None:
-    """Raise ModelError unless `path` parses as a GGUF file whose tensors all lie inside it.
+def validate_gguf(path: Path) -> Header:
+    """Parse `path`'s GGUF header and check that every tensor lies inside the file.
 
-    ``mx.load`` crashes the whole process (segfault) on a corrupt or truncated GGUF, so the
-    file is checked with the pure-Python reader of the ``gguf`` package first.
+    ``mx.load`` crashes the whole process (segfault) on a corrupt or truncated GGUF, so this
+    runs first. Raises ModelError with what is wrong and the fix.
     """
-    gguf = require("gguf", "gguf (reads GGUF files for MLX)", INSTALL)
+    require("gguf", "gguf (reads GGUF files for MLX)", INSTALL)
     try:
-        reader = gguf.GGUFReader(str(path))
-        end = max((t.data_offset + int(t.n_bytes) for t in reader.tensors), default=0)
-    except Exception as exc:  # the reader raises ValueError, IndexError, struct errors...
+        header = read_header(path)
+        end = max(
+            (header.data_start + t.offset + tensor_nbytes(t) for t in header.tensors), default=0
+        )
+    except (ValueError, OSError, struct.error, KeyError) as exc:
         raise ModelError(
-            f"{path} is not a readable GGUF file ({type(exc).__name__}: {exc}); "
-            f"it may be truncated or corrupt: reinstall the model package or re-download it"
+            f"{path} is not a readable GGUF file ({exc}); it may be truncated or corrupt: "
+            f"reinstall the model package or re-download it"
         ) from exc
     size = path.stat().st_size
     if end > size:
         raise ModelError(
             f"{path} is truncated: its tensors need {end} bytes but the file has {size}; "
             f"reinstall the model package or re-download it"
+        )
+    return header
+
+
+def check_mlx_can_read(header: Header, name: str) -> None:
+    """Raise ModelError (naming the backend to use) unless MLX can convert this GGUF:
+    llama architecture, tensors in the types ``mx.load`` reads."""
+    arch = header.metadata.get("general.architecture")
+    if arch != "llama":
+        raise ModelError(
+            f"{name} has architecture {arch!r}; the MLX conversion supports 'llama' "
+            f"(SmolLM2): use backend='llamacpp' for this model"
+        )
+    unreadable = sorted({type_name(t.type_id) for t in header.tensors} - MLX_GGUF_TYPES)
+    if unreadable:
+        raise ModelError(
+            f"MLX cannot read {', '.join(unreadable)} tensors in {name} (it reads "
+            f"{', '.join(sorted(MLX_GGUF_TYPES))}): use backend='llamacpp' for this model"
         )
 
 
@@ -194,20 +218,13 @@ def _convert(path: Path, sha: str, target: Path) -> Path:
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    validate_gguf(path)
+    check_mlx_can_read(validate_gguf(path), path.name)
     try:
         weights, meta = mx.load(str(path), return_metadata=True)
     except (RuntimeError, ValueError, OSError) as exc:
         raise ModelError(
-            f"MLX cannot read {path.name} ({exc}); MLX reads Q4_0/Q4_1/Q8_0/F16 GGUF files, "
-            f"not K-quants: use backend='llamacpp' for this model"
+            f"MLX cannot read {path.name} ({exc}): use backend='llamacpp' for this model"
         ) from exc
-    arch = meta.get("general.architecture")
-    if arch != "llama":
-        raise ModelError(
-            f"{path.name} has architecture {arch!r}; the MLX conversion supports 'llama' "
-            f"(SmolLM2): use backend='llamacpp' for this model"
-        )
     config = llama_config(meta, weights)
 
     tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
