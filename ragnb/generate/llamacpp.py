@@ -133,6 +133,12 @@ class LlamaCppBackend(Backend):
         self.default_stop = () if self._template else PLAIN_STOP
         self._active: Iterator | None = None
 
+    def __repr__(self) -> str:
+        return (
+            f"LlamaCppBackend(model={self.model_name!r}, n_ctx={self._context}, "
+            f"n_threads={self.n_threads})"
+        )
+
     # -- the contract ----------------------------------------------------------------------
 
     @property
@@ -155,7 +161,8 @@ class LlamaCppBackend(Backend):
         """
         tokens = self._tokenize(prompt)
         check_fits(len(tokens), params.max_tokens, self._context)
-        # One llama.cpp context serves one stream at a time: finish any abandoned one first.
+        # One llama.cpp context serves one stream at a time: an unfinished earlier stream is
+        # closed here (it stops yielding) rather than corrupting this one.
         if self._active is not None:
             self._active.close()
         self._active = self._generate(tokens, params)

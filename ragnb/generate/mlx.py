@@ -76,6 +76,10 @@ class MLXBackend(Backend):
         self._eos = tokenizer.eos_token or ""
         self.default_stop = () if self._template else PLAIN_STOP
 
+    def __repr__(self) -> str:
+        folder = str(self.folder)
+        return f"MLXBackend(model={self.model_name!r}, n_ctx={self._context}, folder={folder!r})"
+
     # -- the contract ----------------------------------------------------------------------
 
     @property

@@ -362,8 +362,9 @@ def list_models() -> pl.DataFrame:
     (list of backend names that can serve it), ``path``, ``size_mb``, ``base_model`` (for
     fine-tuned models), ``default`` (True for the model "default" stands for).
 
-    Nothing is assembled or converted by listing: a split package not yet assembled shows the
-    size of its parts and the path it will be assembled to.
+    Listing converts nothing and assembles no registry model: a split package not yet
+    assembled shows the size of its parts and the path it will be assembled to. (A fine-tuned
+    model resolves its base, which assembles Gemma once if a fine-tune is based on it.)
     """
     import polars as pl
 
