@@ -902,7 +902,7 @@ def _check_metadata_names(names: Iterable[str]) -> None:
 def _dataframe_documents(df, *, text, id, title, metadata) -> tuple[list[Document], pl.DataFrame]:
     """One Document per DataFrame row; other columns become metadata (types kept)."""
     if not isinstance(df, pl.DataFrame):
-        df = pl.from_pandas(df)
+        df = _from_pandas(df)
     if text is None:
         if "text" not in df.columns:
             raise InputError(
@@ -943,6 +943,23 @@ def _dataframe_documents(df, *, text, id, title, metadata) -> tuple[list[Documen
             else (pl.concat([meta, extra], how="horizontal") if extra is not None else meta)
         )
     return docs, meta
+
+
+def _from_pandas(df) -> pl.DataFrame:
+    """A pandas DataFrame as polars; without pyarrow (which polars wants for pandas strings),
+    column by column through Python lists."""
+    try:
+        return pl.from_pandas(df)
+    except ImportError:
+        columns = [str(c) for c in df.columns]
+        if len(set(columns)) != len(columns):
+            raise InputError("the DataFrame has repeated column names: make them unique") from None
+        return pl.DataFrame(
+            [
+                pl.Series(name, df[col].tolist(), strict=False)
+                for name, col in zip(columns, df.columns, strict=True)
+            ]
+        )
 
 
 def _write_json(path: Path, data: object) -> None:

@@ -187,8 +187,9 @@ def test_dataframe_rows_with_empty_text_are_skipped_with_a_warning():
 
 
 def test_pandas_dataframe():
-    pytest.importorskip("pandas")
-    kb = KnowledgeBase(embedder=None).add(FAQ.to_pandas(), text="body", id="doc_id")
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({name: FAQ[name].to_list() for name in FAQ.columns})
+    kb = KnowledgeBase(embedder=None).add(frame, text="body", id="doc_id")
     assert kb.chunks["year"].to_list() == [2019, 2021, 2022, 2023]
 
 
