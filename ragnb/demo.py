@@ -12,7 +12,9 @@ are printed. The exit status is 1 when any cell fails.
 from __future__ import annotations
 
 import argparse
+import html
 import json
+import re
 import sys
 import tempfile
 import time
@@ -22,6 +24,7 @@ from pathlib import Path
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "demo.ipynb"
 KERNEL_NAME = "ragnb-python"
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<])")  # "\[1\]" -> "[1]" for the terminal
 
 
 @contextmanager
@@ -92,6 +95,11 @@ def output_text(output: dict) -> str:
     return output.get("data", {}).get("text/plain", "")
 
 
+def _plain_markdown(markdown: str) -> str:
+    """The Answer's Markdown as terminal text: markdown escapes and HTML entities undone."""
+    return html.unescape(_MD_ESCAPE.sub(r"\1", markdown))
+
+
 def rag_answers(notebook) -> list[tuple[str, str]]:
     """(question, answer text) for every ``%%rag`` cell of an executed notebook."""
     found = []
@@ -102,7 +110,8 @@ def rag_answers(notebook) -> list[tuple[str, str]]:
         results = [o for o in cell.outputs if o.get("output_type") == "execute_result"]
         if results:  # the Answer's markdown holds its text, sources and timings
             data = results[-1].get("data", {})
-            text = data.get("text/markdown") or data.get("text/plain", "")
+            markdown = data.get("text/markdown")
+            text = _plain_markdown(markdown) if markdown else data.get("text/plain", "")
         else:
             text = "\n".join(map(output_text, cell.outputs))
         found.append((f"{header}\n{question.strip()}", text.strip()))

@@ -106,6 +106,21 @@ def test_demo_notebook_runs_and_answers_from_the_manual(tmp_path):
     assert "11-reset.md" in first.data["text/html"]
 
 
+def test_demo_prints_answers_and_fails_on_a_cell_error(tmp_path, capsys):
+    good = new_notebook(
+        cells=[new_code_cell(SETUP), new_code_cell("%%rag --k 1 --max-tokens 8\nZorblax?")]
+    )
+    nbformat.write(good, tmp_path / "good.ipynb")
+    assert demo.main([str(tmp_path / "good.ipynb")]) == 0
+    out = capsys.readouterr().out
+    assert "%%rag --k 1 --max-tokens 8\nZorblax?" in out and "tokens" in out
+
+    bad = new_notebook(cells=[new_code_cell("%load_ext ragnb"), new_code_cell("%rag frobnicate")])
+    nbformat.write(bad, tmp_path / "bad.ipynb")
+    assert demo.main([str(tmp_path / "bad.ipynb")]) == 1
+    assert "frobnicate" in capsys.readouterr().err
+
+
 def _collect(kc, msg_id: str, until, timeout: float = 120) -> list[dict]:
     """iopub messages of one execution, until `until(messages)` is true or the kernel goes idle."""
     messages: list[dict] = []
