@@ -115,6 +115,17 @@ def test_html_is_text_only_without_script_or_style():
     assert parse_html("<p>a<br>b</p>")[1] == [Section((), "a\n\nb")]
 
 
+def test_sloppy_html_keeps_its_text():
+    title, sections = parse_html(
+        "<html><head><title>T</title><body><h1>Open heading<p>Body text.<h2>Next</h2>More."
+    )
+    assert title == "T"
+    assert sections == [
+        Section(("Open heading",), "Body text."),
+        Section(("Open heading", "Next"), "More."),
+    ]
+
+
 def test_notebook_keeps_markdown_and_code_but_not_outputs():
     doc = load_file(CORPUS / "brew.ipynb")
     assert doc.title == "Brewing notebook"

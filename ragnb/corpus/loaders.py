@@ -229,17 +229,27 @@ class _HTMLText(HTMLParser):
             self.parts[-1][1].append(text)
         self.buf = []
 
+    def _end_heading(self):
+        title = " ".join("".join(self.heading_buf).split())
+        if title:
+            self.path = _push(self.path, self.heading_level, title)
+            self.parts.append((self.path, []))
+        self.heading_level = 0
+
     def handle_starttag(self, tag, attrs):
         if tag == "title":
             self.in_title = True
-        if tag in self._DROP:
+        if tag == "body":
+            self.drop = 0  # an unclosed <head> (legal HTML) must not hide the page
+        elif tag in self._DROP:
             self.drop += 1
-        elif re.fullmatch(r"h[1-6]", tag):
+        elif re.fullmatch(r"h[1-6]", tag) or tag in self._BLOCK:
+            if self.heading_level:  # a heading left open ends where the next block starts
+                self._end_heading()
             self._flush()
-            self.heading_level = int(tag[1])
-            self.heading_buf = []
-        elif tag in self._BLOCK:
-            self._flush()
+            if tag[0] == "h" and tag[1:].isdigit():
+                self.heading_level = int(tag[1])
+                self.heading_buf = []
 
     def handle_endtag(self, tag):
         if tag == "title":
@@ -247,11 +257,7 @@ class _HTMLText(HTMLParser):
         if tag in self._DROP:
             self.drop = max(0, self.drop - 1)
         elif re.fullmatch(r"h[1-6]", tag) and self.heading_level:
-            title = " ".join("".join(self.heading_buf).split())
-            if title:
-                self.path = _push(self.path, self.heading_level, title)
-                self.parts.append((self.path, []))
-            self.heading_level = 0
+            self._end_heading()
         elif tag in self._BLOCK:
             self._flush()
 
