@@ -6,11 +6,17 @@ from __future__ import annotations
 import queue
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
+
+# JupyterLab server and Chromium page fixtures, shared with the explorer's browser test
+from test_browser import KERNEL as LAB_KERNEL
+from test_browser import OUTPUT as BROWSER_OUTPUT
+from test_browser import lab, page  # noqa: F401
 
 from ragnb import demo
 
@@ -195,3 +201,41 @@ def test_interrupt_during_generation_stops_cleanly_and_the_next_cell_works():
         finally:
             kc.stop_channels()
             km.shutdown_kernel(now=True)
+
+
+# ---------------------------------------------------------------- in JupyterLab, in a browser
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian's chromium is missing")
+def test_rag_cell_in_jupyterlab_shows_document_html_as_text(tmp_path, lab, page):  # noqa: F811
+    """JupyterLab (test_browser.py's server and Chromium page): a %%rag answer renders, and the
+    document's <script>, <img onerror> and </table> appear as visible text, not as elements."""
+    base, token, _ = lab
+    notebook = new_notebook(
+        cells=[new_code_cell(SETUP), new_code_cell("%%rag --k 1 --max-tokens 24\nZorblax notes?")]
+    )
+    notebook.metadata["kernelspec"] = {"name": LAB_KERNEL, "display_name": "ragnb test"}
+    nbformat.write(notebook, tmp_path / "root" / "rag_cell.ipynb")  # the server's root folder
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.set_default_timeout(60_000)
+    page.goto(f"{base}/lab/tree/rag_cell.ipynb?token={token}")
+    page.wait_for_function(
+        "() => document.body.innerText.includes('ragnb test | Idle')", timeout=120_000
+    )
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    answer = page.locator(".jp-OutputArea-output .ragnb table")
+    answer.last.wait_for(timeout=240_000)
+    BROWSER_OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(BROWSER_OUTPUT / "rag-cell.png"), full_page=True)
+
+    text = page.locator(".jp-OutputArea-output").all_inner_texts()
+    assert any("<script>alert('x')</script>" in t and "</table>" in t for t in text), text
+    counts = page.evaluate(
+        "() => [document.querySelectorAll('.jp-OutputArea-output script').length,"
+        " document.querySelectorAll('.jp-OutputArea-output img').length]"
+    )
+    assert counts == [0, 0]
+    assert dialogs == []
