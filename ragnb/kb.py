@@ -149,9 +149,10 @@ class KnowledgeBase:
         self._embedder: Embedder | None = as_embedder(embedder)
         self._embedder_name = self._embedder.name if self._embedder else None
         self._chunks = pl.DataFrame(schema=_SCHEMA)
-        self._keys: list[bytes] = []  # sha1 of each row's indexed text
+        self._keys = np.zeros((0, 20), dtype=np.uint8)  # sha1 of each row's indexed text
         self._title_indexed = np.zeros(0, dtype=bool)  # is the title part of the indexed text
         self._vectors: np.ndarray | None = None  # (n_rows, dim) float32, unit rows
+        self._spare: np.ndarray | None = None  # buffer `_vectors` is a view of, with spare rows
         self._pending = np.zeros(0, dtype=bool)  # rows still without a vector
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()  # vectors of removed rows
         self._cache_limit = 50_000
@@ -266,7 +267,7 @@ class KnowledgeBase:
                 f"document id {dupes[0]!r} appears twice in one add "
                 f"({len(dupes)} duplicated ids): make ids unique"
             )
-        present = set(self._chunks["doc_id"].unique().to_list()) & set(ids) if len(self) else set()
+        present = self._present(ids)
         if present and not replace:
             raise InputError(
                 f"document {sorted(present)[0]!r} is already in the knowledge base "
@@ -282,6 +283,13 @@ class KnowledgeBase:
             self.remove(sorted(present))
         self._append(frame, index_texts, flags)
         return self
+
+    def _present(self, ids: list[str]) -> set[str]:
+        """Which of `ids` are documents of the knowledge base."""
+        if not len(self) or not ids:
+            return set()
+        hits = self._chunks.get_column("doc_id").filter(self._chunks["doc_id"].is_in(ids))
+        return set(hits.unique().to_list())
 
     def _check_schema(self, frame: pl.DataFrame) -> None:
         """InputError if the new rows' metadata types cannot join the existing columns."""
@@ -301,12 +309,12 @@ class KnowledgeBase:
     def remove(self, doc_ids: str | Iterable[str]) -> KnowledgeBase:
         """Remove documents by id (a string or a list); an unknown id is an InputError."""
         ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)
-        current = set(self._chunks["doc_id"].unique().to_list()) if len(self) else set()
-        missing = [i for i in ids if i not in current]
+        found = self._present(ids)
+        missing = [i for i in ids if i not in found]
         if missing:
             raise InputError(
                 f"no document {missing[0]!r} in the knowledge base "
-                f"({len(current)} documents; see kb.documents)"
+                f"({self.status()['documents']} documents; see kb.documents)"
             )
         keep = ~self._chunks["doc_id"].is_in(ids).to_numpy()
         self._keep_rows(keep)
@@ -317,11 +325,11 @@ class KnowledgeBase:
         if self._vectors is not None:
             # remember the vectors of dropped rows, so re-adding the same text costs nothing
             for row in np.flatnonzero(~keep & ~self._pending):
-                self._remember(self._keys[row], self._vectors[row])
-            self._vectors = np.ascontiguousarray(self._vectors[keep])
+                self._remember(self._keys[row].tobytes(), self._vectors[row])
+            self._vectors = self._spare = np.ascontiguousarray(self._vectors[keep])
         self._pending = self._pending[keep]
         self._title_indexed = self._title_indexed[keep]
-        self._keys = [k for k, ok in zip(self._keys, keep, strict=True) if ok]
+        self._keys = self._keys[keep]
         self._chunks = self._chunks.filter(pl.Series(keep))
         self._bm25.keep(keep)
 
@@ -341,13 +349,26 @@ class KnowledgeBase:
             combined = frame
         meta = [c for c in combined.columns if c not in _SCHEMA]
         self._chunks = combined.select(*CHUNK_COLUMNS, *meta)
-        self._keys.extend(_key(t) for t in index_texts)
+        if self._chunks.n_chunks() > 32:  # many small adds: keep row lookups fast
+            self._chunks = self._chunks.rechunk()
+        new_keys = np.frombuffer(b"".join(map(_key, index_texts)), dtype=np.uint8)
+        self._keys = np.concatenate([self._keys, new_keys.reshape(-1, 20)])
         self._title_indexed = np.concatenate([self._title_indexed, np.array(flags, dtype=bool)])
         self._pending = np.concatenate([self._pending, np.ones(frame.height, dtype=bool)])
         if self._vectors is not None:
-            pad = np.zeros((frame.height, self._vectors.shape[1]), dtype=np.float32)
-            self._vectors = np.concatenate([self._vectors, pad])
+            self._vectors = self._grow(self._vectors, frame.height)
         self._bm25.add(index_texts)
+
+    def _grow(self, vectors: np.ndarray, extra: int) -> np.ndarray:
+        """`vectors` plus `extra` zero rows, as a view of a buffer with room to spare, so that
+        adding one document does not copy the whole matrix each time."""
+        n, dim = vectors.shape
+        if self._spare is None or self._spare.shape[0] < n + extra:
+            spare = np.empty((int((n + extra) * 1.25) + 16, dim), dtype=np.float32)
+            spare[:n] = vectors
+            self._spare = spare
+        self._spare[n : n + extra] = 0
+        return self._spare[: n + extra]
 
     # ------------------------------------------------------------------ input -> documents
 
@@ -449,21 +470,22 @@ class KnowledgeBase:
         if rows.size == 0:
             return 0
         texts = self._index_texts(rows)
-        found = [self._cache.get(self._keys[row]) for row in rows]
+        keys = [self._keys[row].tobytes() for row in rows]
+        found = [self._cache.get(key) for key in keys]
         todo = [i for i, vector in enumerate(found) if vector is None]
         disk = self._open_vector_cache(embedder)
         if disk is not None and todo:
-            for i, vector in zip(todo, disk.get([self._keys[rows[i]] for i in todo]), strict=True):
+            for i, vector in zip(todo, disk.get([keys[i] for i in todo]), strict=True):
                 found[i] = vector
             todo = [i for i in todo if found[i] is None]
         fresh = self._embed_batched(embedder, [texts[i] for i in todo], progress)
         for j, i in enumerate(todo):
             found[i] = fresh[j]
         if disk is not None:
-            disk.put([self._keys[rows[i]] for i in todo], fresh)
+            disk.put([keys[i] for i in todo], fresh)
         block = np.stack(found).astype(np.float32)  # (len(rows), dim)
         if self._vectors is None:
-            self._vectors = np.zeros((len(self), block.shape[1]), dtype=np.float32)
+            self._vectors = self._spare = np.zeros((len(self), block.shape[1]), dtype=np.float32)
         if self._vectors.shape[1] != block.shape[1]:
             raise InputError(
                 f"embedder {embedder.name!r} gives {block.shape[1]}-d vectors but "
@@ -757,8 +779,7 @@ class KnowledgeBase:
             done(f"bm25_{name}.npy")
         _write_json(folder / "bm25_vocab.json", self._bm25.vocab)
         done("bm25_vocab.json")
-        keys = np.frombuffer(b"".join(self._keys), dtype=np.uint8).reshape(-1, 20)
-        np.save(folder / "text_keys.npy", keys, allow_pickle=False)
+        np.save(folder / "text_keys.npy", self._keys, allow_pickle=False)
         np.save(folder / "title_indexed.npy", self._title_indexed, allow_pickle=False)
         done("text_keys.npy")
         has_vectors = self._vectors is not None
@@ -842,7 +863,7 @@ class KnowledgeBase:
             flags = np.load(folder / "title_indexed.npy", allow_pickle=False)
             if keys.shape != (n, 20) or flags.shape != (n,):
                 raise ValueError("text_keys.npy / title_indexed.npy do not match the chunk rows")
-            kb._keys = [row.tobytes() for row in keys]
+            kb._keys = keys.astype(np.uint8)
             kb._title_indexed = flags.astype(bool)
             kb._pending = np.ones(n, dtype=bool)
             if (folder / "embeddings.npy").is_file():
@@ -850,7 +871,7 @@ class KnowledgeBase:
                 embedded = np.load(folder / "embedded.npy", allow_pickle=False)
                 if vectors.shape[0] != n or embedded.shape != (n,) or vectors.dtype != np.float32:
                     raise ValueError("embeddings.npy does not match the chunk rows")
-                kb._vectors = np.ascontiguousarray(vectors)
+                kb._vectors = kb._spare = np.ascontiguousarray(vectors)
                 kb._pending = ~embedded.astype(bool)
             kb._chunks = chunks.with_columns(pl.col("position").cast(pl.Int32))
         except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError) as exc:
