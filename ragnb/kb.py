@@ -485,7 +485,8 @@ class KnowledgeBase:
             disk.put([keys[i] for i in todo], fresh)
         block = np.stack(found).astype(np.float32)  # (len(rows), dim)
         if self._vectors is None:
-            self._vectors = self._spare = np.zeros((len(self), block.shape[1]), dtype=np.float32)
+            self._spare = None
+            self._vectors = self._grow(np.zeros((0, block.shape[1]), dtype=np.float32), len(self))
         if self._vectors.shape[1] != block.shape[1]:
             raise InputError(
                 f"embedder {embedder.name!r} gives {block.shape[1]}-d vectors but "
