@@ -9,6 +9,8 @@ For each model and arm, over the manual questions (train + heldout splits, 32 fa
   fact + doc        both at once: the headline number
   any citation      the answer cites at least one given block
   invalid           the answer cites a number that was not given
+  echoes context    the answer copies a context block ("[2] (Title › Heading) ..."): its
+                    "citation" and often its "right fact" come from the copy, not an answer
 and over the "absent" questions (not in the manual): the share that says it does not know.
 "context had doc" is the retrieval ceiling: the fact's document was among the k blocks.
 
@@ -21,6 +23,7 @@ and the table into docs/generation-numbers.md.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -36,6 +39,7 @@ from ragnb.kb import KnowledgeBase  # noqa: E402
 from ragnb.rag import RAG  # noqa: E402
 
 ARMS = ("closed-book", "RAG")
+ECHO = re.compile(r"\[\d+\] \(")  # the start of a context block as the prompt writes it
 
 
 def score(answer, reference: str | None, doc_id: str | None) -> dict:
@@ -50,6 +54,7 @@ def score(answer, reference: str | None, doc_id: str | None) -> dict:
         "fact_and_doc": right and doc_id in cited_docs,
         "any_citation": bool(cited_docs),
         "invalid": bool(answer.invalid_citations),
+        "echoes_context": bool(ECHO.search(answer.text)),
         "says_unknown": datasets.says_unknown(answer.text),
         "context_had_doc": doc_id in context_docs,
     }
@@ -87,7 +92,14 @@ def summarise(records: list[dict]) -> pl.DataFrame:
     absent = frame.filter(pl.col("split") == "absent")
     share = [
         pl.col(c).mean().alias(c)
-        for c in ("right_fact", "cites_right_doc", "fact_and_doc", "any_citation", "invalid")
+        for c in (
+            "right_fact",
+            "cites_right_doc",
+            "fact_and_doc",
+            "any_citation",
+            "invalid",
+            "echoes_context",
+        )  # fmt: skip
     ]
     table = facts.group_by("model", "arm", maintain_order=True).agg(
         pl.len().alias("questions"),
@@ -105,8 +117,8 @@ def markdown(table: pl.DataFrame) -> str:
     """The summary as a Markdown table (shares as percentages)."""
     header = (
         "| model | arm | right fact | cites right doc | fact + right doc | any citation | "
-        "invalid citation | says unknown (absent) | context had doc | s/answer |\n"
-        "|---|---|---|---|---|---|---|---|---|---|"
+        "invalid citation | echoes context | says unknown (absent) | context had doc | "
+        "s/answer |\n|---|---|---|---|---|---|---|---|---|---|---|"
     )
     rows = []
     for r in table.iter_rows(named=True):
@@ -118,7 +130,8 @@ def markdown(table: pl.DataFrame) -> str:
         rows.append(
             f"| {r['model']} | {r['arm']} | {pct('right_fact')} | {pct('cites_right_doc', rag)} "
             f"| {pct('fact_and_doc', rag)} | {pct('any_citation', rag)} | {pct('invalid', rag)} "
-            f"| {pct('absent_says_unknown')} | {pct('context_had_doc', rag)} "
+            f"| {pct('echoes_context', rag)} | {pct('absent_says_unknown')} "
+            f"| {pct('context_had_doc', rag)} "
             f"| {r['seconds_per_answer']:.1f} |"
         )
     return "\n".join([header, *rows])
