@@ -74,27 +74,28 @@ fuses the two lists.
 
 The body of a `%%rag` cell is the question. The answer streams in, then the sources it cited:
 `[1]` in the text points to passage 1 of the prompt. A citation to a passage that was not in the
-prompt is flagged as invalid.
+prompt is flagged as invalid. (A 135M-parameter model often forgets to cite, and sometimes
+misreads its passages; the retrieved passages are kept with every answer, so you can check.)
 """),
     code("""
 %%rag --out answer
-What is the pairing PIN of the Nimbus console?
+How long do you hold the MODE button to switch between metric and imperial units?
 """),
     md("The answer is a Python object too (`--out answer` stored it):"),
     code("""
 print(answer.text)
-answer.citations.select("number", "doc_id", "title")
+answer.citations.select("number", "doc_id", "title", "text")
 """),
     code("answer.timings"),
     md("""
 ## Without retrieval
 
 `--closed-book` sends the question alone. The model has never read this manual, so whatever
-it says about the PIN is a guess: this is the gap retrieval fills.
+it says about the MODE button is a guess: this is the gap retrieval fills.
 """),
     code("""
 %%rag --closed-book
-What is the pairing PIN of the Nimbus console?
+How long do you hold the MODE button to switch between metric and imperial units?
 """),
     md("""
 ## The same thing in Python
@@ -118,7 +119,7 @@ in the manual; after adding them, the same question finds its answer. `%rag use 
 Python knowledge base behind the magics.
 """),
     code("""
-question = "What is the firmware 3.2 mode that detects hail called?"
+question = "Which error code means the hail sensor is tilted?"
 before = rag.ask(question, k=3, max_tokens=40)
 kb.add(datasets.new_facts_dir())
 after = rag.ask(question, k=3, max_tokens=40)
@@ -129,7 +130,7 @@ after.citations.select("number", "doc_id")
     code("%rag use kb"),
     code("""
 %%rag
-When does Owl mode turn the screen off?
+How long does the firmware 3.2 update take?
 """),
     md("""
 Next: `02_retrieval_explained.ipynb` measures BM25, dense and hybrid retrieval, and
@@ -318,9 +319,9 @@ from ragnb import datasets
 kb = ragnb.KnowledgeBase()
 kb.add(datasets.manual_dir())
 
-N = 6  # facts to train on: small, so the notebook runs in minutes on a CPU
-train = datasets.questions("train").head(N)
-paraphrase = datasets.questions("paraphrase").head(N)  # the same facts, reworded
+# Every 4th fact (6 of 24, across the chapters): small, so the notebook runs in minutes on a CPU
+train = datasets.questions("train").gather_every(4)
+paraphrase = datasets.questions("paraphrase").gather_every(4)  # the same facts, reworded
 heldout = datasets.questions("heldout").head(3)  # manual facts never trained on
 new_facts = datasets.questions("new_facts").head(3)  # facts only in new_facts_dir()
 absent = datasets.questions("absent").head(3)  # in neither: the right answer is "don't know"
@@ -338,7 +339,7 @@ notes), so that both approaches get to know the same things.
 """),
     code("""
 pairs = pl.concat([train, new_facts]).select("question", pl.col("response").alias("answer"))
-ft = ragnb.finetune.train(pairs, steps=30, name="skymere-notebook")
+ft = ragnb.finetune.train(pairs, steps=20)  # cached: a rerun reuses it
 ft
 """),
     code("""

@@ -471,6 +471,25 @@ def _ask(rag: Any, qa: QA, split: str, arm: str, marker: StyleMarker, **options:
     }
 
 
+def _pairs_from_kb(kb: Any, n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(train, heldout) question/answer pairs made from the chunks' headings."""
+    from ragnb.finetune import dataset
+
+    if len(kb) == 0:
+        raise EmptyIndexError("the knowledge base holds no chunks: kb.add(...) documents first")
+    if not isinstance(n, int) or n < 2:
+        raise InputError(f"auto_pairs={n!r} is too small: pass an integer >= 2")
+    built = dataset(kb, max_pairs=n, seed=seed)
+    train = built.filter(pl.col("split") == "train").select("question", "answer")
+    heldout = built.filter(pl.col("split") == "heldout").select("question", "answer")
+    if train.height == 0:
+        raise InputError(
+            "no question/answer pairs could be built from the knowledge base's headings: "
+            "pass qa_pairs=[(question, answer), ...]"
+        )
+    return train, heldout
+
+
 def _ft_pairs(pairs: list[QA]) -> pl.DataFrame:
     return pl.DataFrame(
         {"question": [p.question for p in pairs], "answer": [p.target for p in pairs]},
@@ -559,7 +578,7 @@ def _kb_counts(kb: Any) -> dict[str, int]:
 
 def scorecard(
     kb: Any,
-    qa_pairs: Any,
+    qa_pairs: Any = None,
     *,
     new_docs: Any = None,
     new_questions: Any = None,
@@ -573,6 +592,7 @@ def scorecard(
     mode: str = "hybrid",
     max_tokens: int = 48,
     seed: int = 0,
+    auto_pairs: int = 10,
 ) -> Scorecard:
     """Measure RAG against fine-tuning on your documents and return the comparison table.
 
@@ -582,7 +602,9 @@ def scorecard(
         qa_pairs: labelled training pairs (a DataFrame with question and answer columns, and
             optionally a styled ``response`` to train on, as in
             ``ragnb.datasets.questions("train")``; or (question, answer) tuples). Both arms
-            are asked these questions too.
+            are asked these questions too. None builds `auto_pairs` pairs from the knowledge
+            base's headings with ``ragnb.finetune.dataset`` (its held-out rows become
+            `heldout_questions` unless those are given).
         new_docs: documents that arrive after training (anything ``kb.add`` takes: a folder,
             files, strings). RAG gets them by indexing; fine-tuning by training on `new_questions`.
         new_questions: questions about `new_docs`, with reference answers.
@@ -597,6 +619,7 @@ def scorecard(
         steps: fine-tuning steps when training here.
         k: passages retrieved per RAG answer; mode: "bm25" | "dense" | "hybrid".
         max_tokens: answer length limit; answers use temperature 0 and `seed`.
+        auto_pairs: how many pairs to build when `qa_pairs` is None.
 
     Returns:
         A `Scorecard`: ``.df`` is a polars.DataFrame (aspect, rag, finetuning, how_measured) with
@@ -610,6 +633,11 @@ def scorecard(
     from ragnb.rag import RAG
 
     t_start = time.perf_counter()
+    pairs_from = "given"
+    if qa_pairs is None:
+        qa_pairs, built_heldout = _pairs_from_kb(kb, auto_pairs, seed)
+        heldout_questions = built_heldout if heldout_questions is None else heldout_questions
+        pairs_from = "built from the knowledge base's headings"
     pairs = to_qa(qa_pairs, "qa_pairs")
     if not pairs:
         raise InputError("qa_pairs is empty: give at least one labelled question/answer pair")
@@ -629,7 +657,12 @@ def scorecard(
         raise InputError(f"k={k!r} is not a positive integer: pass k=4 or similar")
     marker = learn_style([p.target for p in pairs])
     options = {"temperature": 0.0, "max_tokens": max_tokens, "seed": seed}
-    m: dict[str, Any] = {"rag_model": str(model), "n_pairs": len(pairs), "style_marker": marker}
+    m: dict[str, Any] = {
+        "rag_model": str(model),
+        "n_pairs": len(pairs),
+        "pairs_from": pairs_from,
+        "style_marker": marker,
+    }
 
     if len(kb) == 0:
         raise EmptyIndexError("the knowledge base holds no chunks: kb.add(...) documents first")
@@ -819,7 +852,8 @@ def _table(m: dict[str, Any]) -> pl.DataFrame:
         (
             "data requirement",
             f"{m['rag_docs']} raw documents ({m['rag_chars']:,} characters), no labels",
-            f"{m['train_pairs'] or '?'} labelled question/answer pairs",
+            f"{m['train_pairs'] or '?'} labelled question/answer pairs"
+            + (f" ({m['pairs_from']})" if m["pairs_from"] != "given" else ""),
             "what each arm consumed before answering",
         ),
         (

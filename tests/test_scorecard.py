@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 import ragnb
+from ragnb import datasets
 from ragnb.errors import EmptyIndexError, InputError
 from ragnb.scorecard import (
     ASPECTS,
@@ -104,6 +105,23 @@ def test_bad_inputs_raise_typed_errors_without_loading_a_model():
         scorecard(kb, [("Q?", "a")], k=0)
     with pytest.raises(EmptyIndexError):
         scorecard(kb, [("Q?", "a")])
+
+
+def test_without_pairs_they_are_built_from_the_knowledge_base_headings():
+    from ragnb.scorecard import _pairs_from_kb
+
+    kb = ragnb.KnowledgeBase(embedder=None)
+    with pytest.raises(EmptyIndexError):
+        scorecard(kb)
+    kb.add(datasets.manual_dir())
+    train, heldout = _pairs_from_kb(kb, 10, seed=0)
+    assert train.columns == heldout.columns == ["question", "answer"]
+    assert train.height + heldout.height == 10 and train.height >= 1
+    # Each answer is text of the knowledge base, so RAG can be scored against it.
+    texts = " ".join(kb.chunks["text"].to_list())
+    assert all(answer[:40] in texts for answer in train["answer"])
+    with pytest.raises(InputError, match="auto_pairs"):
+        _pairs_from_kb(kb, 1, seed=0)
 
 
 # ---------------------------------------------------------------- a real run, twice
