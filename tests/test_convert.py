@@ -14,6 +14,8 @@ from ragnb.generate._gguf import tensor_nbytes
 from ragnb.generate.convert import (
     check_mlx_can_read,
     conversion_info,
+    gemma3_config,
+    gemma3_name,
     hf_name,
     llama_config,
     mlx_folder,
@@ -122,10 +124,28 @@ def test_corrupt_gguf_is_refused_before_mlx_reads_it(tmp_path):
         mlx_folder(tmp_path / "absent.gguf")
 
 
-@pytest.mark.slow
-def test_k_quants_are_refused_with_the_backend_to_use():
-    with pytest.raises(ModelError, match="architecture 'gemma3'.*use backend='llamacpp'"):
-        mlx_folder(resolve_model("gemma3-270m").path)
+def test_other_architectures_are_refused_with_the_backend_to_use():
+    header = validate_gguf(resolve_model("default").path)
+    qwen = replace(header, metadata={**header.metadata, "general.architecture": "qwen2"})
+    with pytest.raises(ModelError, match="architecture 'qwen2'.*use backend='llamacpp'"):
+        check_mlx_can_read(qwen, "qwen.gguf")
+
+
+def test_gemma3_config_and_names():
+    header = validate_gguf(resolve_model("gemma3-270m").path)
+    check_mlx_can_read(header, "gemma")  # K-quants are fine: they are dequantized
+    config = gemma3_config(header.metadata)
+    assert (config["hidden_size"], config["head_dim"], config["num_hidden_layers"]) == (
+        640,
+        256,
+        18,
+    )
+    assert (config["num_attention_heads"], config["num_key_value_heads"]) == (4, 1)
+    assert config["vocab_size"] == 262144 and config["sliding_window"] == 512
+    assert config["rope_theta"] == 1_000_000.0
+    assert gemma3_name("blk.0.attn_q_norm.weight") == "model.layers.0.self_attn.q_norm.weight"
+    assert gemma3_name("blk.0.ffn_norm.weight") == "model.layers.0.pre_feedforward_layernorm.weight"
+    assert gemma3_name("token_embd.weight") == "model.embed_tokens.weight"
 
 
 def test_only_tensor_types_mlx_reads_are_accepted():

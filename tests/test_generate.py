@@ -141,9 +141,22 @@ def test_bad_model_files_leave_the_session_usable(tmp_path, name):
     assert load(backend=name).generate(COUNTING, SamplingParams(max_tokens=3)).strip()
 
 
-def test_gemma_on_mlx_names_the_backend_to_use():
-    with pytest.raises(ModelError, match="use backend='llamacpp'"):
-        load("gemma3-270m", backend="mlx")
+def test_gemma_on_both_backends():
+    """Gemma's K-quants are dequantized for MLX (converted once, ~1.5 min); both backends
+    then agree on greedy tokens and on the plain layout for this base model."""
+    gemma = {name: load("gemma3-270m", backend=name) for name in ("llamacpp", "mlx")}
+    prompts = {name: b.format_chat(QUESTION) for name, b in gemma.items()}
+    assert prompts["llamacpp"] == prompts["mlx"]
+    assert gemma["mlx"].default_stop == gemma["llamacpp"].default_stop == ("\nQuestion:",)
+    texts = {n: b.generate(COUNTING, SamplingParams(max_tokens=6)) for n, b in gemma.items()}
+    assert texts["llamacpp"] == texts["mlx"], texts
+    assert gemma["llamacpp"].count_tokens(COUNTING) == gemma["mlx"].count_tokens(COUNTING)
+
+
+def test_llamacpp_stays_quiet_on_stderr(capfd):
+    capfd.readouterr()
+    load("gemma3-270m", backend="llamacpp", n_ctx=1024)  # Gemma's SWA cache used to print
+    assert capfd.readouterr().err == ""
 
 
 def test_gemma_base_model_uses_the_plain_layout_and_stops():

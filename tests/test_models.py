@@ -145,7 +145,8 @@ def test_list_models_columns_and_rows(home):
     assert smol["backends"] == ["llamacpp", "mlx"]
     assert smol["size_mb"] == pytest.approx(Path(smol["path"]).stat().st_size / 1e6, abs=0.1)
     gemma = rows["gemma3-270m"]
-    assert gemma["installed"] and gemma["backends"] == ["llamacpp"] and not gemma["default"]
+    assert gemma["installed"] and gemma["backends"] == ["llamacpp", "mlx"]
+    assert not gemma["default"]
     assert gemma["size_mb"] > 200
     tuned = rows["tuned"]
     assert (tuned["kind"], tuned["installed"], tuned["base_model"]) == (
@@ -164,7 +165,7 @@ def test_gemma_is_assembled_once_into_the_cache(home):
     ref = resolve_model("gemma3-270m")
     assert ref.path == home / "models" / "gemma-3-270m-q4_k_m.gguf"
     assert ref.path.read_bytes()[:4] == b"GGUF"
-    assert ref.chat is False and ref.backends == ("llamacpp",)
+    assert ref.chat is False and ref.backends == ("llamacpp", "mlx")
     mtime = ref.path.stat().st_mtime_ns
     assert resolve_model("gemma3-270m").path.stat().st_mtime_ns == mtime  # not re-assembled
     assert not list((home / "models").glob(".assemble-*"))  # no temp files left behind

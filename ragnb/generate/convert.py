@@ -198,10 +198,12 @@ def check_mlx_can_read(header: Header, name: str) -> None:
     """Raise ModelError (naming the backend to use) unless MLX can convert this GGUF:
     llama architecture, tensors in the types ``mx.load`` reads."""
     arch = header.metadata.get("general.architecture")
+    if arch == "gemma3":
+        return  # dequantized with the gguf package, whatever its quantization
     if arch != "llama":
         raise ModelError(
             f"{name} has architecture {arch!r}; the MLX conversion supports 'llama' "
-            f"(SmolLM2): use backend='llamacpp' for this model"
+            f"(SmolLM2) and 'gemma3': use backend='llamacpp' for this model"
         )
     unreadable = sorted({type_name(t.type_id) for t in header.tensors} - MLX_GGUF_TYPES)
     if unreadable:
@@ -212,33 +214,25 @@ def check_mlx_can_read(header: Header, name: str) -> None:
 
 
 def _convert(path: Path, sha: str, target: Path) -> Path:
-    mx = require("mlx.core", "mlx (the MLX backend)", INSTALL)
+    require("mlx.core", "mlx (the MLX backend)", INSTALL)
     require("transformers", "transformers (reads the GGUF tokenizer for MLX)", INSTALL)
     require("gguf", "gguf (reads the GGUF tokenizer for MLX)", INSTALL)
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    check_mlx_can_read(validate_gguf(path), path.name)
-    try:
-        weights, meta = mx.load(str(path), return_metadata=True)
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise ModelError(
-            f"MLX cannot read {path.name} ({exc}): use backend='llamacpp' for this model"
-        ) from exc
-    config = llama_config(meta, weights)
+    header = validate_gguf(path)
+    check_mlx_can_read(header, path.name)
+    steps = tqdm(total=len(header.tensors) + 1, desc=f"Converting {path.name} for MLX", unit="step")
+    if header.metadata["general.architecture"] == "gemma3":
+        weights, config = _gemma3_weights(path, header, steps.update)
+    else:
+        weights, config = _llama_weights(path, steps.update)
 
     tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
     try:
-        steps = tqdm(total=len(weights) + 1, desc=f"Converting {path.name} for MLX", unit="step")
-        converted = {}
-        for name, tensor in weights.items():
-            if ".attn_q." in name:
-                tensor = unpermute_rows(tensor, config["num_attention_heads"])
-            elif ".attn_k." in name:
-                tensor = unpermute_rows(tensor, config["num_key_value_heads"])
-            converted[hf_name(name)] = tensor
-            steps.update()
-        mx.save_safetensors(str(tmp / "model.safetensors"), converted, metadata={"format": "mlx"})
+        import mlx.core as mx
+
+        mx.save_safetensors(str(tmp / "model.safetensors"), weights, metadata={"format": "mlx"})
         _save_tokenizer(path, tmp)
         steps.update()
         steps.close()
@@ -247,7 +241,7 @@ def _convert(path: Path, sha: str, target: Path) -> Path:
             "kind": "mlx-conversion",
             "source": str(path),
             "source_sha256": sha,
-            "add_bos_token": bool(_scalar(meta.get("tokenizer.ggml.add_bos_token", False))),
+            "add_bos_token": bool(header.metadata.get("tokenizer.ggml.add_bos_token", False)),
             "convert_seconds": round(time.perf_counter() - start, 2),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": _versions(),
@@ -263,6 +257,118 @@ def _convert(path: Path, sha: str, target: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _llama_weights(path: Path, step) -> tuple[dict, dict]:
+    """Llama GGUF: keep MLX's affine-quantized tensors as they are, un-permute q/k."""
+    import mlx.core as mx
+
+    try:
+        weights, meta = mx.load(str(path), return_metadata=True)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(
+            f"MLX cannot read {path.name} ({exc}): use backend='llamacpp' for this model"
+        ) from exc
+    config = llama_config(meta, weights)
+    converted = {}
+    for name, tensor in weights.items():
+        if ".attn_q." in name:
+            tensor = unpermute_rows(tensor, config["num_attention_heads"])
+        elif ".attn_k." in name:
+            tensor = unpermute_rows(tensor, config["num_key_value_heads"])
+        converted[hf_name(name)] = tensor
+        step()
+    return converted, config
+
+
+# Gemma 3 tensor names that differ from llama's (GGUF -> mlx-lm gemma3_text).
+GEMMA3_BLOCK = {
+    **PER_BLOCK,
+    "attn_q_norm": "self_attn.q_norm",
+    "attn_k_norm": "self_attn.k_norm",
+    "post_attention_norm": "post_attention_layernorm",
+    "ffn_norm": "pre_feedforward_layernorm",
+    "post_ffw_norm": "post_feedforward_layernorm",
+}
+REQUANT = {"group_size": 64, "bits": 8}  # K-quants re-quantized to MLX 8-bit affine
+
+
+def gemma3_name(gguf_name: str) -> str:
+    """The mlx-lm name of a Gemma 3 GGUF tensor.
+
+    >>> gemma3_name("blk.2.post_ffw_norm.weight")
+    'model.layers.2.post_feedforward_layernorm.weight'
+    """
+    parts = gguf_name.split(".")
+    if parts[0] == "blk" and parts[2] in GEMMA3_BLOCK:
+        return f"model.layers.{parts[1]}.{GEMMA3_BLOCK[parts[2]]}.{parts[3]}"
+    return hf_name(gguf_name)
+
+
+def gemma3_config(meta: dict[str, Any]) -> dict[str, Any]:
+    """An mlx-lm gemma3_text config from GGUF metadata. The GGUF does not store the local
+    RoPE base, the sliding-window pattern or the query scale; mlx-lm's defaults are Gemma 3's
+    (10000, every 6th layer global, head_dim), as in llama.cpp."""
+
+    def get(key: str) -> Any:
+        value = meta.get(f"gemma3.{key}")
+        if value is None:
+            raise ModelError(f"GGUF metadata lacks gemma3.{key}; cannot convert it for MLX")
+        return value
+
+    head_dim = int(get("attention.key_length"))
+    return {
+        "model_type": "gemma3_text",
+        "architectures": ["Gemma3ForCausalLM"],
+        "hidden_size": int(get("embedding_length")),
+        "num_hidden_layers": int(get("block_count")),
+        "intermediate_size": int(get("feed_forward_length")),
+        "num_attention_heads": int(get("attention.head_count")),
+        "num_key_value_heads": int(get("attention.head_count_kv")),
+        "head_dim": head_dim,
+        "query_pre_attn_scalar": head_dim,
+        "rms_norm_eps": float(get("attention.layer_norm_rms_epsilon")),
+        "vocab_size": int(meta["tokenizer.ggml.tokens"]),  # the reader keeps array lengths
+        "max_position_embeddings": int(get("context_length")),
+        "rope_theta": float(get("rope.freq_base")),
+        "sliding_window": int(get("attention.sliding_window")),
+        "bos_token_id": int(meta.get("tokenizer.ggml.bos_token_id", 2)),
+        "eos_token_id": [int(meta.get("tokenizer.ggml.eos_token_id", 1)), 106],  # + <end_of_turn>
+        "quantization": dict(REQUANT),
+    }
+
+
+def _gemma3_weights(path: Path, header: Header, step) -> tuple[dict, dict]:
+    """Gemma 3 GGUF (K-quants MLX cannot read): dequantize each tensor with the gguf
+    package, undo llama.cpp's +1 on the RMSNorm weights, re-quantize matrices to 8 bits."""
+    import mlx.core as mx
+    import numpy as np
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+    from gguf.quants import dequantize
+
+    config = gemma3_config(header.metadata)
+    raw = np.memmap(path, dtype=np.uint8, mode="r")
+    converted = {}
+    for t in header.tensors:
+        qtype = GGMLQuantizationType(t.type_id)
+        block, size = GGML_QUANT_SIZES[qtype]
+        start = header.data_start + t.offset
+        rows = int(np.prod(t.shape[1:])) if len(t.shape) > 1 else 1
+        data = raw[start : start + tensor_nbytes(t)].reshape(rows, t.shape[0] // block * size)
+        # (rows, cols) = (out_features, in_features), numpy order of GGUF's (cols, rows)
+        values = dequantize(data, qtype).reshape(tuple(reversed(t.shape)))
+        name = gemma3_name(t.name)
+        if t.name.endswith("norm.weight"):
+            # llama.cpp stores 1 + w (its RMSNorm multiplies by the weight); mlx-lm adds 1
+            converted[name] = mx.array(values.astype(np.float32) - 1.0)
+        elif values.ndim == 2:
+            w, scales, biases = mx.quantize(mx.array(values, dtype=mx.float16), **REQUANT)
+            stem = name.removesuffix(".weight")
+            converted |= {name: w, f"{stem}.scales": scales, f"{stem}.biases": biases}
+        else:
+            converted[name] = mx.array(values)
+        step()
+    return converted, config
 
 
 def _save_tokenizer(path: Path, folder: Path) -> None:

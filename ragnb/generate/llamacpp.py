@@ -9,10 +9,14 @@
 
 from __future__ import annotations
 
+import atexit
 import codecs
+import ctypes
+import logging
 import os
 import random
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -48,6 +52,37 @@ def default_threads() -> int:
     if threads < 1:
         raise InputError(f"RAGNB_THREADS must be a positive integer, got {value!r}")
     return threads
+
+
+_LOG_CALLBACK = None  # kept alive for as long as llama.cpp may call it
+_OPEN_MODELS: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_models() -> None:
+    # Free models before interpreter shutdown clears llama_cpp's globals; otherwise each
+    # Llama.__del__ prints "TypeError: 'NoneType' object is not callable" on exit.
+    for llm in list(_OPEN_MODELS):
+        llm.close()
+
+
+def _quiet_llama_logs(llama_cpp) -> None:
+    """Send llama.cpp's C-level log to the "ragnb.llamacpp" logger at DEBUG.
+
+    llama-cpp-python's own callback prints some messages even with verbose=False (Gemma's
+    "using full-size SWA cache"), which a notebook shows as red stderr.
+    """
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is not None:
+        return
+    logger = logging.getLogger("ragnb.llamacpp")
+
+    @llama_cpp.llama_log_callback
+    def callback(level, text, user_data):
+        logger.debug(text.decode("utf-8", errors="replace").rstrip())
+
+    _LOG_CALLBACK = callback
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
 
 
 def check_gguf_file(path: Path) -> None:
@@ -105,6 +140,7 @@ class LlamaCppBackend(Backend):
             raise InputError(f"n_threads must be a positive integer, got {threads!r}")
 
         self._llama_cpp = llama_cpp
+        _quiet_llama_logs(llama_cpp)
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(ref.path),
@@ -120,6 +156,7 @@ class LlamaCppBackend(Backend):
                 f"llama.cpp could not load {what} ({exc}); the file may be truncated or "
                 f"corrupt: reinstall the model package or re-download the file"
             ) from exc
+        _OPEN_MODELS.add(self._llm)
         self.ref = ref
         self.model_name = ref.name
         self.n_threads = threads

