@@ -290,3 +290,13 @@ def test_docstring_examples(module):
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_missing_sentence_transformers_names_the_extra(monkeypatch):
+    import sys
+
+    from ragnb.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # `import` now fails
+    with pytest.raises(MissingDependencyError, match=r'pip install "ragnb\[dense\]"'):
+        MiniLMEmbedder().embed(["hello"])
