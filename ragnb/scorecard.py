@@ -438,6 +438,7 @@ class Scorecard:
 # --- running the two arms ---------------------------------------------------------------------
 
 SPLITS = ("train", "paraphrase", "heldout", "new", "absent")
+MODES = ("bm25", "dense", "hybrid")
 
 
 def _ask(rag: Any, qa: QA, split: str, arm: str, marker: StyleMarker, **options: Any) -> dict:
@@ -655,6 +656,12 @@ def scorecard(
     }
     if not isinstance(k, int) or k < 1:
         raise InputError(f"k={k!r} is not a positive integer: pass k=4 or similar")
+    if mode not in MODES:
+        raise InputError(f"mode={mode!r} is unknown: use one of {', '.join(MODES)}")
+    train_here = finetuned is None or (isinstance(finetuned, str) and finetuned == "train")
+    if train_here and (not isinstance(steps, int) or steps < 1):
+        raise InputError(f"steps={steps!r} is not a positive integer: pass steps=30 or similar")
+    given_ft = None if train_here else _load_finetuned(finetuned)  # fail before the slow part
     marker = learn_style([p.target for p in pairs])
     options = {"temperature": 0.0, "max_tokens": max_tokens, "seed": seed}
     m: dict[str, Any] = {
@@ -700,7 +707,7 @@ def scorecard(
             answers.append(_ask(rag, qa, split, "rag", marker, **rag_options))
 
     # Fine-tuning: train on the labelled pairs (and the new facts, as pairs), or reuse a model.
-    ft, m["ft_trained_here"] = _finetuned(finetuned, pairs + new_qs, model, steps, seed, m)
+    ft, m["ft_trained_here"] = _finetuned(given_ft, pairs + new_qs, model, steps, seed, m)
     m["ft_model"], m["finetuned"] = ft.name, ft
     ft_rag = RAG(work, model=ft)
     ft_options = {**options, "k": k, "use_retrieval": False}
@@ -715,10 +722,17 @@ def scorecard(
     return Scorecard(df=_table(m), measurements=m)
 
 
+def _load_finetuned(finetuned: Any) -> Any:
+    from ragnb import finetune
+
+    return finetune.load_finetuned(finetuned)
+
+
 def _finetuned(
-    finetuned: Any, train_on: list[QA], model: str, steps: int, seed: int, m: dict
+    given: Any, train_on: list[QA], model: str, steps: int, seed: int, m: dict
 ) -> tuple[Any, bool]:
-    """The fine-tuned arm's model, trained here or reused; fills its training cost into `m`.
+    """The fine-tuned arm's model: `given`, or one trained here on `train_on`; fills its
+    training cost into `m` and says whether it was trained in this call.
 
     Training is cached by ``ragnb.finetune.train`` (same data and settings -> same model), so
     a second scorecard call reuses the first one's model; its cost then comes from its manifest.
@@ -727,15 +741,13 @@ def _finetuned(
 
     started = time.time()
     cost = None
-    if finetuned is None or (isinstance(finetuned, str) and finetuned == "train"):
-        if not isinstance(steps, int) or steps < 1:
-            raise InputError(f"steps={steps!r} is not a positive integer: pass steps=30 or similar")
+    if given is None:
         with measure() as cost:
             ft = finetune.train(
                 _ft_pairs(train_on), model=model, steps=steps, seed=seed, plot=False
             )
     else:
-        ft = finetune.load_finetuned(finetuned)
+        ft = given
     manifest = ft.manifest
     trained_here = cost is not None and (ft.path / "manifest.json").stat().st_mtime >= started
     peak_mb = _manifest_number(manifest, "peak_rss_mb")

@@ -103,6 +103,12 @@ def test_bad_inputs_raise_typed_errors_without_loading_a_model():
         scorecard(kb, [("Q?", "a")], new_questions=[("N?", "n")])
     with pytest.raises(InputError, match="k=0"):
         scorecard(kb, [("Q?", "a")], k=0)
+    with pytest.raises(InputError, match="mode='fuzzy'"):
+        scorecard(kb, [("Q?", "a")], mode="fuzzy")
+    with pytest.raises(InputError, match="steps=0"):
+        scorecard(kb, [("Q?", "a")], steps=0)
+    with pytest.raises(ragnb.errors.ModelError, match="no fine-tuned model"):
+        scorecard(kb, [("Q?", "a")], finetuned="never-trained-model")
     with pytest.raises(EmptyIndexError):
         scorecard(kb, [("Q?", "a")])
 
