@@ -58,7 +58,7 @@ CELLS = [
         "kb.add(manual_dir())\n"
         "print(len(kb.chunks), 'chunks')"
     ),
-    "explorer = ragnb.explore(kb, k=3)\nexplorer",
+    "explorer = ragnb.explore(kb, k=3, max_tokens=48)\nexplorer",
 ]
 
 
@@ -235,6 +235,15 @@ def _drive_explorer(lab, page) -> Path:
         for i in range(5)
     ]
     assert ranks == [1, 2, 3, 4, 5]
+
+    # The generate button streams SmolLM2's answer below, from a background thread.
+    page.locator("button.ragnb-generate").click()
+    page.wait_for_function(
+        "() => document.querySelector('.ragnb-answer-status')?.innerText.startsWith('done')",
+        timeout=180_000,
+    )
+    assert page.locator(".ragnb-answer .ragnb-answer-text").inner_text().strip()
+    assert page.locator(".ragnb-query input").is_enabled()
 
     OUTPUT.mkdir(parents=True, exist_ok=True)
     shot = OUTPUT / "explorer.png"

@@ -202,6 +202,14 @@ def test_where_box_filters_and_reports_errors(kb):
     assert state.hits.height == 5 and state.error == ""
 
 
+def test_searching_flag_wraps_each_search(bm25_kb):
+    state = ExplorerState(bm25_kb, mode="bm25")
+    seen = []
+    state.observe(lambda change: seen.append((change["new"], state.searches)), names="searching")
+    state.query = "battery"
+    assert seen == [(True, 0), (False, 1)]
+
+
 def test_blank_query_gives_no_hits_and_no_search(bm25_kb):
     state = ExplorerState(bm25_kb)
     assert state.hits is None and state.searches == 0 and state.mode == "bm25"
@@ -350,10 +358,11 @@ def test_generate_streams_the_answer_and_reenables_controls(kb, rag):
     assert (
         ex.answer.hits["chunk_id"].to_list() == kb.search(ex.state.query, k=3)["chunk_id"].to_list()
     )
-    assert "ragnb-error" not in ex.status.value and "done" in ex.status.value
+    assert "ragnb-error" not in ex.answer_status.value and "done" in ex.answer_status.value
     assert not any(c.disabled for c in (ex.query, ex.mode, ex.k, ex.where, ex.generate_button))
     assert ex.cancel_button.disabled
     assert "ragnb-answer-text" in ex.to_html()
+    assert ex.snapshot().data == ex.to_html()
 
 
 @pytest.mark.slow
@@ -367,7 +376,7 @@ def test_cancel_stops_the_stream_and_keeps_the_partial_answer(kb, rag):
     ex.cancel()
     thread.join(timeout=120)
     assert not thread.is_alive()
-    assert "cancelled" in ex.status.value
+    assert "cancelled" in ex.answer_status.value
     assert ex.answer is not None
     assert ex.answer.timings["generation_tokens"] < 200
     assert not ex.generate_button.disabled and ex.cancel_button.disabled
@@ -376,7 +385,7 @@ def test_cancel_stops_the_stream_and_keeps_the_partial_answer(kb, rag):
 def test_generate_without_a_query_says_so(bm25_kb):
     ex = explore(bm25_kb)
     assert ex.generate() is None
-    assert "Type a question" in ex.status.value
+    assert "Type a question" in ex.answer_status.value
 
 
 # ---------------------------------------------------------------- comparison view

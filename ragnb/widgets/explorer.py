@@ -70,6 +70,7 @@ class ExplorerState(traitlets.HasTraits):
     error = traitlets.Unicode("")
     searches = traitlets.Int(0)  # how many times kb.search ran; tests and the status line read it
     revision = traitlets.Int(0)  # bumped after every refresh: observe it to re-render
+    searching = traitlets.Bool(False)  # True while kb.search runs (the UI shows it)
 
     def __init__(self, kb: Any, **settings: Any):
         super().__init__()
@@ -143,6 +144,7 @@ class ExplorerState(traitlets.HasTraits):
         """Run the search for the current settings (or clear the hits for a blank query)."""
         hits, ranges, error = None, None, ""
         if self.query.strip():
+            self.searching = True
             try:
                 args = self.search_args()
                 hits = self.kb.search(self.query, **args)
@@ -151,6 +153,8 @@ class ExplorerState(traitlets.HasTraits):
                     ranges = self.candidate_ranges(args)
             except (RagnbError, pl.exceptions.PolarsError) as exc:
                 error = str(exc) if isinstance(exc, RagnbError) else _one_line(exc)
+            finally:
+                self.searching = False
         self.hits, self.ranges, self.error = hits, ranges, error
         self.revision += 1
 
@@ -273,7 +277,8 @@ class Explorer:
         self.cancel_button = widgets.Button(description="cancel", icon="stop", disabled=True)
         self.progress = widgets.IntProgress(value=0, min=0, max=max_tokens, description="")
         self.progress.layout.visibility = "hidden"
-        self.status = widgets.HTML(value="")
+        self.status = widgets.HTML(value="")  # search settings and progress
+        self.answer_status = widgets.HTML(value="")  # generation progress and outcome
         self.results = widgets.HTML(value="")
         self.answer_view = widgets.HTML(value="")
         for name in ("query", "mode", "k", "fusion", "alpha", "where"):
@@ -285,6 +290,7 @@ class Explorer:
             (self.cancel_button, "ragnb-cancel"),
             (self.progress, "ragnb-progress"),
             (self.status, "ragnb-status"),
+            (self.answer_status, "ragnb-answer-status"),
             (self.results, "ragnb-results"),
             (self.answer_view, "ragnb-answer"),
         ):
@@ -300,6 +306,7 @@ class Explorer:
         ]
 
         s.observe(self._render, names="revision")
+        s.observe(self._show_searching, names="searching")
         s.observe(self._sync_enabled, names=["mode", "fusion"])
         self.generate_button.on_click(lambda _: self.generate())
         self.cancel_button.on_click(lambda _: self.cancel())
@@ -311,7 +318,9 @@ class Explorer:
                 self.where,
                 self.status,
                 self.results,
-                widgets.HBox([self.generate_button, self.cancel_button, self.progress]),
+                widgets.HBox(
+                    [self.generate_button, self.cancel_button, self.progress, self.answer_status]
+                ),
                 self.answer_view,
             ]
         )
@@ -324,8 +333,14 @@ class Explorer:
 
     def _render(self, _change=None) -> None:
         self.results.value = wrap(self.state.results_html())
-        if not self.busy:
-            self.status.value = self._status_line()
+        self.status.value = self._status_line()
+
+    def _show_searching(self, change) -> None:
+        # The search blocks the kernel; this message reaches the page before it starts.
+        if change["new"]:
+            pending = _pending_embeddings(self.state.kb) if self.state.mode != "bm25" else 0
+            note = f" (embedding {pending} chunks first)" if pending else ""
+            self.status.value = f'<span class="muted">searching…{note}</span>'
 
     def _status_line(self) -> str:
         s = self.state
@@ -368,12 +383,12 @@ class Explorer:
         if self.busy:
             return None
         if not self.state.query.strip():
-            self.status.value = '<span class="ragnb-error">Type a question first.</span>'
+            self.answer_status.value = '<span class="ragnb-error">Type a question first.</span>'
             return None
         try:
             args = self.state.search_args()
         except RagnbError as exc:
-            self.status.value = f'<span class="ragnb-error">{esc(exc)}</span>'
+            self.answer_status.value = f'<span class="ragnb-error">{esc(exc)}</span>'
             return None
         self._cancel.clear()
         self.answer_text, self.answer = "", None
@@ -390,7 +405,7 @@ class Explorer:
         self._cancel.set()
 
     def _show(self, note: str) -> None:
-        self.status.value = f'<span class="muted">{note}</span>'
+        self.answer_status.value = f'<span class="muted">{note}</span>'
         self._answer_html = (
             '<div class="ragnb-answer-text" style="white-space:pre-wrap">'
             f"{esc(self.answer_text)}</div>"
@@ -420,7 +435,7 @@ class Explorer:
             self.answer = stream.answer
             self._show_answer(self.answer, cancelled=self._cancel.is_set())
         except Exception as exc:  # a background thread has nobody to raise to: show it
-            self.status.value = f'<span class="ragnb-error">{esc(_one_line(exc))}</span>'
+            self.answer_status.value = f'<span class="ragnb-error">{esc(_one_line(exc))}</span>'
         finally:
             if stream is not None:
                 try:
@@ -463,7 +478,7 @@ class Explorer:
             note += f" in {number(total / 1000, 1)} s"
         if rate is not None:
             note += f" · {number(rate, 1)} tok/s"
-        self.status.value = f'<span class="muted">{note}</span>'
+        self.answer_status.value = f'<span class="muted">{note}</span>'
 
     # -- display ------------------------------------------------------------------------------
 
@@ -475,6 +490,13 @@ class Explorer:
             f"{s.results_html()}{self._answer_html}</div>"
         )
 
+    def snapshot(self):
+        """The current state as a static IPython HTML display, e.g. to keep it in a saved
+        notebook after interacting (the explorer's own static HTML is taken when displayed)."""
+        from IPython.display import HTML
+
+        return HTML(self.to_html())
+
     def __repr__(self) -> str:
         s = self.state
         n = 0 if s.hits is None else s.hits.height
@@ -485,6 +507,14 @@ class Explorer:
         bundle["text/plain"] = repr(self)
         bundle["text/html"] = self.to_html()
         return bundle
+
+
+def _pending_embeddings(kb: Any) -> int:
+    status = getattr(kb, "status", None)
+    try:
+        return int(status().get("pending_embeddings", 0)) if callable(status) else 0
+    except (TypeError, ValueError, AttributeError):
+        return 0
 
 
 def _n_chunks(kb: Any) -> int:
