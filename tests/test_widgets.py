@@ -392,16 +392,18 @@ def test_generate_without_a_query_says_so(bm25_kb):
 
 
 def _comparison() -> pl.DataFrame:
-    """Rows shaped like ragnb.compare's output, one question answered by three arms."""
+    """Rows in ragnb.compare's schema: two questions, three arms, one of them closed-book."""
+    from ragnb.compare import SCHEMA
+
     rows = []
     for q, ref in [
         ("What is the pairing PIN?", "4417"),
         ("How long do batteries last?", "19 days"),
     ]:
         for arm, answer, ok, cites in [
-            ("rag", f"The answer is {ref} [1].", True, [1]),
-            ("finetuned", f"<b>Maybe</b> {ref}?", True, []),
-            ("base", "I don't know <script>x()</script>", False, []),
+            ("base+rag", f"The answer is {ref} [1].", True, [1]),
+            ("finetuned", f"<b>Maybe</b> {ref}?", True, None),
+            ("base", "I don't know <script>x()</script>", False, None),
         ]:
             rows.append(
                 {
@@ -410,7 +412,7 @@ def _comparison() -> pl.DataFrame:
                     "model": "smollm2-135m",
                     "answer": answer,
                     "citations": cites,
-                    "valid_citations": bool(cites),
+                    "valid_citations": None if cites is None else True,
                     "latency_s": 1.5,
                     "first_token_s": 0.2,
                     "tokens_per_s": 30.0,
@@ -419,7 +421,7 @@ def _comparison() -> pl.DataFrame:
                     "contains_reference": ok,
                 }
             )
-    return pl.DataFrame(rows)
+    return pl.DataFrame(rows, schema=SCHEMA)
 
 
 def test_comparison_view_shows_each_arm_side_by_side_escaped():
@@ -429,7 +431,7 @@ def test_comparison_view_shows_each_arm_side_by_side_escaped():
     assert html.count('class="ragnb-arm"') == 6
     assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;Maybe" in html
     assert html.count("contains reference</span>") == 4 and html.count("misses reference") == 2
-    assert "citations [1]" in html
+    assert html.count("citations [1] (valid)") == 2
     bundle = view._repr_mimebundle_()
     assert bundle["text/html"] == html and "application/vnd.jupyter.widget-view+json" in bundle
     view.picker.value = "What is the pairing PIN?"
@@ -440,7 +442,7 @@ def test_comparison_view_summary_per_arm():
     from ragnb.widgets.compare_view import summary
 
     s = summary(_comparison())
-    assert s["arm"].to_list() == ["rag", "finetuned", "base"]
+    assert s["arm"].to_list() == ["base+rag", "finetuned", "base"]
     assert s["contains reference"].to_list() == [1.0, 1.0, 0.0]
 
 
