@@ -21,6 +21,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jupyter_client.manager import KernelManager
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "demo.ipynb"
 KERNEL_NAME = "ragnb-python"
@@ -28,7 +32,7 @@ _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<])")  # "\[1\]" -> "[1]" fo
 
 
 @contextmanager
-def kernel_manager(env: dict[str, str] | None = None) -> Iterator[object]:
+def kernel_manager() -> Iterator[KernelManager]:
     """A (not yet started) jupyter_client KernelManager whose kernel runs ``sys.executable``.
 
     Used by the demo and the kernel tests. nbclient starts the kernel of a manager it is given
@@ -44,7 +48,6 @@ def kernel_manager(env: dict[str, str] | None = None) -> Iterator[object]:
             "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": "ragnb (this Python)",
             "language": "python",
-            "env": env or {},
         }
         (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
         specs = KernelSpecManager(kernel_dirs=[folder])

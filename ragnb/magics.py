@@ -64,24 +64,13 @@ def _one_line(message: object) -> str:
 
 
 @contextlib.contextmanager
-def _usage_errors(where: str | None = None) -> Iterator[None]:
-    """Turn the errors a user can fix (library errors, bad settings, a failing --where) into a
-    one-line UsageError; anything else is a bug and keeps its traceback."""
+def _usage_errors() -> Iterator[None]:
+    """Turn the errors a user can fix (library errors, bad settings) into a one-line
+    UsageError; anything else is a bug and keeps its traceback."""
     try:
         yield
-    except RagnbError as exc:
+    except (RagnbError, TraitError) as exc:
         raise UsageError(_one_line(exc)) from None
-    except TraitError as exc:
-        raise UsageError(_one_line(exc)) from None
-    except Exception as exc:
-        polars_error = type(exc).__module__.startswith("polars")
-        if where is not None and polars_error:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UsageError(
-                f"--where {where!r} could not be applied to the chunks ({first}); "
-                "check the column types with %rag status"
-            ) from None
-        raise
 
 
 # ---------------------------------------------------------------- small display objects
@@ -341,7 +330,7 @@ class RagMagics(Magics):
         sampling = self._sampling(args)
         rag = self._rag(kb, args)
         stream = self.stream and not args.no_stream
-        with _usage_errors(args.where):
+        with _usage_errors():
             if not stream:
                 answer = rag.ask(
                     question, use_retrieval=not args.closed_book, **retrieval, **sampling
@@ -536,7 +525,7 @@ class RagMagics(Magics):
             raise UsageError("%rag search needs a query, e.g. %rag search how do I reset it")
         kb = self.kb(args.kb)
         retrieval = self._retrieval(args, kb)
-        with _usage_errors(args.where):
+        with _usage_errors():
             hits = kb.search(query, **retrieval)
         if args.out:
             self.shell.user_ns[args.out] = hits

@@ -80,11 +80,14 @@ def test_add_path_variable_list_and_dataframe(ip, magics):
     line(ip, "use adds")
     try:
         manual = datasets.manual_dir()
-        line(ip, f"add {manual / '11-reset.md'}")
+        ip.user_ns["one"] = str(manual / "11-reset.md")
+        line(ip, "add one")
         assert magics.kb().chunks["doc_id"].n_unique() == 1
+        line(ip, f"add {manual / '12-warranty.md'}")
+        assert magics.kb().chunks["doc_id"].n_unique() == 2
         ip.user_ns["two"] = [str(manual / "03-power.md"), str(manual / "04-display.md")]
         out = line(ip, "add two")
-        assert magics.kb().chunks["doc_id"].n_unique() == 3
+        assert magics.kb().chunks["doc_id"].n_unique() == 4
         assert "+2 documents" in repr(out)
         ip.user_ns["frame"] = pl.DataFrame({"t": ["Tarrow Bay is a town."], "i": ["town"]})
         line(ip, "add frame --text t --id i")
@@ -368,14 +371,18 @@ def test_document_html_is_shown_as_text_everywhere(ip):
         ("--model /nonexistent/model.gguf", "/nonexistent/model.gguf"),
         ("--backend nosuch", "nosuch"),
         ("--kb empty_one", "empty"),
+        ("--fusion nope", "--fusion 'nope' is not one of"),
+        ("--alpha 2", "--alpha 2.0 is outside 0..1"),
+        ("--max-tokens 0", "--max-tokens 0 is below 1"),
+        ("""--where 'pl.col("position") > "x"'""", "filter failed"),
         ("--frobnicate", "unrecognized arguments"),
     ],
 )
 def test_errors_are_one_line_usage_errors(ip, capfd, options, message):
     with pytest.raises(UsageError, match=re.escape(message)) as caught:
-        ask(ip, f"{options} {FAST}")
+        ask(ip, f"{FAST} {options}")
     assert "\n" not in str(caught.value)
-    result, printed = run_cell_output(ip, capfd, f"%%rag {options} {FAST}\n{QUESTION}")
+    result, printed = run_cell_output(ip, capfd, f"%%rag {FAST} {options}\n{QUESTION}")
     assert isinstance(result.error_in_exec, UsageError)
     assert "Traceback" not in printed
     assert [ln for ln in printed.splitlines() if ln.strip()] == [
