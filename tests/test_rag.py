@@ -160,3 +160,16 @@ def test_bad_input_gives_clear_errors_and_the_session_stays_usable(rag, tmp_path
     with pytest.raises(ModelError, match="not a GGUF file"):
         RAG(rag.kb, model=str(not_gguf)).ask(QUESTION, mode="bm25")
     assert rag.ask(QUESTION, k=2, mode="bm25").text  # nothing above broke the session
+
+
+def test_mlx_backend_answers_through_the_same_pipeline(kb):
+    # MLX on a Linux CPU reads prompts at ~8 tok/s: one short streamed ask only.
+    pytest.importorskip("mlx_lm")
+    rag = RAG(kb, model="smollm2-135m", backend="mlx", max_tokens=4)
+    stream = rag.ask(QUESTION, k=1, mode="bm25", stream=True)
+    assert "[1] (Resetting the station" in stream.prompt
+    pieces = [chunk.text for chunk in stream]
+    answer = stream.answer
+    assert (answer.backend, answer.model) == ("mlx", "smollm2-135m")
+    assert answer.text == "".join(pieces).strip() and answer.text
+    assert 0 < answer.timings["generation_tokens"] <= 4
