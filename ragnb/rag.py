@@ -130,6 +130,7 @@ class RAG:
         """
         if not isinstance(question, str) or not question.strip():
             raise InputError(f"question must be a non-empty string, got {question!r}")
+        question = question.strip()
         # None means "the RAG's default", except for seed, where None means random.
         overrides = {key: v for key, v in sampling.items() if v is not None or key == "seed"}
         params = self._params({**dataclasses.asdict(self.sampling), **overrides})
@@ -158,7 +159,7 @@ class RAG:
         if self._active is not None and self._active.started:
             self._active.close()  # an abandoned stream holds the backend: end it first
         job = _Job(
-            question=question.strip(),
+            question=question,
             backend=backend,
             params=params,
             fitted=fitted,
