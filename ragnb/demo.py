@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from jupyter_client.manager import KernelManager
+    from nbformat import NotebookNode
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "demo.ipynb"
 KERNEL_NAME = "ragnb-python"
@@ -62,7 +63,7 @@ def kernel_manager() -> Iterator[KernelManager]:
 
 def execute(
     path: str | Path, timeout: int = 600, allow_errors: bool = False, cwd: str | Path | None = None
-):
+) -> NotebookNode:
     """Execute the notebook at `path` on a fresh kernel and return the executed notebook.
 
     A cell error raises nbclient's CellExecutionError unless `allow_errors` (then the error is
@@ -103,7 +104,7 @@ def _plain_markdown(markdown: str) -> str:
     return html.unescape(_MD_ESCAPE.sub(r"\1", markdown))
 
 
-def rag_answers(notebook) -> list[tuple[str, str]]:
+def rag_answers(notebook: NotebookNode) -> list[tuple[str, str]]:
     """(question, answer text) for every ``%%rag`` cell of an executed notebook."""
     found = []
     for cell in notebook.cells:

@@ -405,6 +405,7 @@ class RagMagics(Magics):
                 k=retrieval["k"],
                 mode=retrieval.get("mode") or "hybrid",
                 backend=args.backend or self.backend,
+                progress=True,
                 **sampling,
             )
         try:
