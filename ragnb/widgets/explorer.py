@@ -348,24 +348,23 @@ class Explorer:
         return f'<span class="muted">{s.settings_html()} · {n} hits · {s.searches} searches</span>'
 
     def _sync_enabled(self, _change=None) -> None:
-        busy = self.busy
-        self.fusion.disabled = busy or self.state.mode != "hybrid"
-        self.alpha.disabled = busy or not (
-            self.state.mode == "hybrid" and self.state.fusion == "convex"
-        )
+        self._enable(busy=self.busy)
+
+    def _enable(self, busy: bool) -> None:
+        """Every control off while generating; fusion only means something in hybrid mode,
+        alpha only in the convex blend."""
+        for widget in self.controls:
+            widget.disabled = busy
+        hybrid = self.state.mode == "hybrid"
+        self.fusion.disabled = busy or not hybrid
+        self.alpha.disabled = busy or not (hybrid and self.state.fusion == "convex")
+        self.cancel_button.disabled = not busy
+        self.progress.layout.visibility = "visible" if busy else "hidden"
 
     @property
     def busy(self) -> bool:
         """True while an answer is being generated."""
         return self._thread is not None and self._thread.is_alive()
-
-    def _set_busy(self, busy: bool) -> None:
-        for widget in self.controls:
-            widget.disabled = busy
-        self.cancel_button.disabled = not busy
-        self.progress.layout.visibility = "visible" if busy else "hidden"
-        if not busy:
-            self._sync_enabled()
 
     # -- generation ---------------------------------------------------------------------------
 
@@ -396,7 +395,7 @@ class Explorer:
         self._thread = threading.Thread(
             target=self._run, args=(self.state.query, args), name="ragnb-generate", daemon=True
         )
-        self._set_busy(True)
+        self._enable(busy=True)
         self._thread.start()
         return self._thread
 
@@ -442,29 +441,11 @@ class Explorer:
                     stream.close()
                 except Exception:  # closing a half-read stream must not hide the real outcome
                     pass
-            self._thread_done()
-
-    def _thread_done(self) -> None:
-        # Runs on the generation thread just before it ends; `busy` is still True here.
-        for widget in self.controls:
-            widget.disabled = False
-        self.cancel_button.disabled = True
-        self.progress.layout.visibility = "hidden"
-        self.fusion.disabled = self.state.mode != "hybrid"
-        self.alpha.disabled = not (self.state.mode == "hybrid" and self.state.fusion == "convex")
+            self._enable(busy=False)  # still on this thread, so `busy` would read True
 
     def _show_answer(self, answer: Any, cancelled: bool = False) -> None:
         timings = getattr(answer, "timings", None) or {}
-        rate = (
-            timings.get("tokens_per_s")
-            if isinstance(timings, dict)
-            else getattr(timings, "tokens_per_s", None)
-        )
-        total = (
-            timings.get("total_ms")
-            if isinstance(timings, dict)
-            else getattr(timings, "total_ms", None)
-        )
+        rate, total = timings.get("tokens_per_s"), timings.get("total_ms")
         render = getattr(answer, "_repr_html_", None)
         body = (
             render()
