@@ -380,3 +380,17 @@ def test_mlx_engine_trains_resumes_and_its_adapter_generates(tiny_mlx_model, tmp
         )
     )
     assert chunks[-1].generation_tokens >= 1
+
+
+@pytest.mark.slow
+def test_training_prompt_is_the_pipelines_closed_book_prompt():
+    from ragnb.finetune import torch_engine
+    from ragnb.finetune._base import base_model
+
+    question = FACTS[2][0]
+    answer = ragnb.RAG(None, backend="llamacpp").ask(question, use_retrieval=False, max_tokens=1)
+    tokenizer = torch_engine.load_tokenizer(base_model("default")[1])
+    ids, labels = torch_engine.encode_pair(tokenizer, question, FACTS[2][1], max_length=256)
+    n_prompt = labels.count(torch_engine.IGNORE)
+    assert tokenizer.decode(ids[:n_prompt]) == answer.prompt
+    assert tokenizer.decode(ids[n_prompt:]) == FACTS[2][1] + tokenizer.eos_token

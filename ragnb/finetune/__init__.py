@@ -93,10 +93,10 @@ def train(
     """LoRA fine-tune `model` on question/answer `pairs` and save it as a named model.
 
     Args:
-        pairs: a KnowledgeBase (pairs built by ``dataset(kb)``), a DataFrame with question and
-            answer columns (only rows with split == "train"
-            are used when a split column is present, as ``dataset()`` makes), a JSONL path
-            (mlx-lm chat or prompt/completion layout), or a list of (question, answer).
+        pairs: a DataFrame with question and answer columns (only the rows with split ==
+            "train" are used when there is a split column, as ``dataset()`` makes), a JSONL
+            path (mlx-lm chat or prompt/completion layout), a list of (question, answer), or
+            a KnowledgeBase (pairs built by ``dataset(kb)``).
         model: base model name ("default") or GGUF path.
         engine: "torch" (PyTorch + PEFT), "mlx" (mlx-lm, Apple silicon) or "auto".
         steps / epochs: length of training; give one (default: 100 steps).
@@ -121,6 +121,8 @@ def train(
     from ragnb.finetune._base import base_model
     from ragnb.finetune.progress import LossPlot, ProgressBar, in_notebook
 
+    if lr is not None:
+        learning_rate = lr
     if engine not in ENGINES:
         raise InputError(f"engine={engine!r} is unknown: use one of {ENGINES}")
     engine = default_engine() if engine == "auto" else engine
@@ -134,8 +136,6 @@ def train(
             raise InputError(f"{label}={value!r} is out of range: use an integer >= {low}")
     if not (isinstance(learning_rate, (int, float)) and 0 < learning_rate < 1):
         raise InputError(f"learning_rate={learning_rate!r} is out of range: use e.g. 5e-4")
-    if lr is not None:
-        learning_rate = lr
     if hasattr(pairs, "chunks") and hasattr(pairs, "search"):  # a KnowledgeBase
         pairs = dataset(pairs)
     rows = training_rows(load_pairs(pairs))
@@ -143,6 +143,11 @@ def train(
         len(rows), batch_size, 100 if steps is None and epochs is None else steps, epochs
     )
     base, gguf_path = base_model(model)
+    if engine == "torch" and gguf_path.suffix != ".gguf":
+        raise InputError(
+            f"the torch engine trains GGUF models; {gguf_path} is an mlx-lm folder: "
+            "pass engine='mlx' or the GGUF file"
+        )
     hp = {
         "steps": n_steps,
         "learning_rate": float(learning_rate),
