@@ -432,6 +432,7 @@ def test_comparison_view_shows_each_arm_side_by_side_escaped():
     assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;Maybe" in html
     assert html.count("contains reference</span>") == 4 and html.count("misses reference") == 2
     assert html.count("citations [1] (valid)") == 2
+    assert "<td>100%</td>" in html and "<td>0%</td>" in html  # share containing the reference
     bundle = view._repr_mimebundle_()
     assert bundle["text/html"] == html and "application/vnd.jupyter.widget-view+json" in bundle
     view.picker.value = "What is the pairing PIN?"

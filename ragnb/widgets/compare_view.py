@@ -139,6 +139,9 @@ class ComparisonView:
     def summary_html(self) -> str:
         """The per-arm summary as a table."""
         s = summary(self.df)
+        if "contains reference" in s.columns:
+            share = [None if v is None else f"{v:.0%}" for v in s["contains reference"]]
+            s = s.with_columns(pl.Series("contains reference", share, dtype=pl.String))
         rows = [[number(v, 2) if isinstance(v, float) else v for v in r] for r in s.iter_rows()]
         return table(rows, s.columns)
 
