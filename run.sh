@@ -39,6 +39,8 @@ demo)
     ;;
 test)
     setup
+    # The browser test drives JupyterLab in Debian's chromium; it skips where that cannot be had.
+    bash .ci/install-chromium
     shift
     "$VENV/bin/python" -m pytest -q "$@"
     ;;
