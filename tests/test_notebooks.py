@@ -74,7 +74,7 @@ def test_notebook_runs_top_to_bottom(path, kernel_name, capsys):
     client = NotebookClient(
         nb,
         kernel_name=kernel_name,
-        timeout=600,
+        timeout=1800,  # generous: a busy CI machine trains slowly
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     start = time.perf_counter()
