@@ -1,7 +1,7 @@
 """Local text generation: one small module per backend, all yielding `GenerationChunk`s.
 
     backend = ragnb.generate.load()                   # the default model, best local backend
-    backend = ragnb.generate.load("gemma3-270m", backend="llamacpp", n_threads=2)
+    backend = ragnb.generate.load("gemma3-270m", backend="mlx")   # any model, any backend
     for chunk in backend.stream(prompt, SamplingParams(max_tokens=64)): ...
     text = backend.generate(prompt)
 

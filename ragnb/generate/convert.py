@@ -1,21 +1,23 @@
-"""Convert a llama-architecture GGUF file into an mlx-lm model folder, once, into the cache.
+"""Convert a GGUF file into an mlx-lm model folder, once, into the cache.
 
     folder = mlx_folder("SmolLM2-135M-Instruct.Q4_1.gguf")   # converts on first use, then cached
     model, tokenizer = mlx_lm.load(str(folder))
 
-The GGUF's quantized tensors are kept as they are: ``mx.load`` reads Q4_0 / Q4_1 / Q8_0 as
-MLX affine-quantized tensors (weight, scales, biases), which mlx-lm loads given a matching
-``quantization`` entry in config.json. Three things need care:
+Two architectures, two routes:
 
-- llama.cpp permutes the rows of the q/k projections (each head's two rotary halves are
-  interleaved); they are un-permuted so the folder is an ordinary Hugging Face layout and
-  adapters trained on it line up with the original model.
-- transformers 5 writes ``rope_parameters`` where mlx-lm reads ``rope_theta``, so config.json
-  is written here, from the GGUF metadata, with ``rope_theta`` set explicitly.
-- The tokenizer comes from the GGUF through transformers' gguf support.
+- llama (SmolLM2): the quantized tensors are kept as they are. ``mx.load`` reads Q4_0 / Q4_1 /
+  Q8_0 as MLX affine-quantized tensors (weight, scales, biases), which mlx-lm loads given a
+  matching ``quantization`` entry in config.json. llama.cpp permutes the rows of the q/k
+  projections (each head's two rotary halves interleaved); they are un-permuted so the
+  folder is an ordinary Hugging Face layout and adapters trained on it line up.
+- gemma3 (Gemma 3 270M, Q4_K_M): MLX cannot read K-quants, so every tensor is dequantized
+  with the ``gguf`` package and re-quantized to MLX 8-bit; llama.cpp's +1 on the RMSNorm
+  weights is undone.
 
-K-quants (Q4_K_M, as in Gemma 3 270M) cannot be read by MLX: those models raise ModelError
-and are served by llama.cpp.
+Both write config.json from the GGUF metadata (with ``rope_theta`` set explicitly: transformers
+5 writes ``rope_parameters``, which mlx-lm 0.32 ignores) and take the tokenizer from the GGUF
+through transformers' gguf support. Anything else raises ModelError naming backend='llamacpp'.
+Measured on a busy 2-core VM: SmolLM2 11-17 s, Gemma 70-95 s (most of it the tokenizer).
 """
 
 from __future__ import annotations
