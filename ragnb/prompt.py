@@ -1,9 +1,14 @@
 """The RAG prompt: numbered context blocks, short citation instructions, and fitting the whole
 thing into the model's context window.
 
-    messages = [system: "<instructions>\\n\\nContext:\\n[1] (Power › The console) Three AA ...
-                         \\n\\n[2] ...",
-                user:   "How long do the batteries last? (cite the passage number, like [1])"]
+    messages = [system:    "<instructions>\\n\\nContext:\\n[1] (Power › The console) Three AA ...
+                            \\n\\n[2] ...",
+                user:      "Quote the first sentence of passage 1. (cite the passage number, ...)",
+                assistant: "Three AA batteries act as a backup supply during a power cut [1].",
+                user:      "How long do the batteries last? (cite the passage number, like [1])"]
+
+The worked exchange in the middle is built from the real first passage: a 135M model copies its
+format (a sentence, then the passage number) where it ignores written instructions.
 
 The context sits in the system message so that a model without a chat template gets a clean
 completion layout too ("<instructions> Context: ... Question: ... Answer:").
@@ -30,8 +35,8 @@ RAG_INSTRUCTIONS = (
 CLOSED_BOOK_INSTRUCTIONS = (
     "Answer the question in one or two sentences. If you do not know the answer, say: I don't know."
 )
-# Repeated right after the question: measured on 12 Skymere questions, tiny models cite (and
-# answer) more often with this reminder than with the instructions alone (see benchmarks/).
+# Repeated right after the question. On 12 Skymere questions, tiny models answered more often
+# with it; with the demonstration exchange below SmolLM2 also cites for real (see benchmarks/).
 CITE_REMINDER = " (cite the passage number, like [1])"
 MARGIN_TOKENS = 16  # slack for the chat template's end-of-turn tokens and tokenizer joins
 MIN_CUT_TOKENS = 24  # a cut chunk shorter than this says too little to keep
@@ -98,9 +103,36 @@ def build_messages(question: str, passages: Sequence[Passage] | None) -> Message
             {"role": "user", "content": question},
         ]
     blocks = "\n\n".join(context_block(i, p) for i, p in enumerate(passages, start=1))
+    system = {"role": "system", "content": f"{RAG_INSTRUCTIONS}\n\nContext:\n{blocks}"}
+    if not passages:
+        return [system, {"role": "user", "content": question}]
     return [
-        {"role": "system", "content": f"{RAG_INSTRUCTIONS}\n\nContext:\n{blocks}"},
-        {"role": "user", "content": question + (CITE_REMINDER if passages else "")},
+        system,
+        *demonstration(passages[0]),
+        {"role": "user", "content": question + CITE_REMINDER},
+    ]
+
+
+def first_sentence(text: str, max_words: int = 30) -> str:
+    """The first sentence of `text` (a decimal point does not end it), at most `max_words` long.
+
+    >>> first_sentence("It falls to 1.5 °C. Then it beeps.")
+    'It falls to 1.5 °C'
+    """
+    sentence = re.split(r"(?<=[.!?])\s", " ".join(text.split()), maxsplit=1)[0]
+    return " ".join(sentence.split()[:max_words]).rstrip(".!?")
+
+
+def demonstration(passage: Passage) -> Messages:
+    """One worked exchange on the real context, showing the answer format: a sentence from the
+    passage, then its number. Tiny models copy this format; instructions alone they ignore.
+
+    >>> demonstration(Passage("T", "", "Hold MODE for 6 seconds. It beeps."))[1]["content"]
+    'Hold MODE for 6 seconds [1].'
+    """
+    return [
+        {"role": "user", "content": "Quote the first sentence of passage 1." + CITE_REMINDER},
+        {"role": "assistant", "content": f"{first_sentence(passage.text)} [1]."},
     ]
 
 

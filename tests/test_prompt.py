@@ -13,6 +13,7 @@ from ragnb.prompt import (
     Passage,
     build_messages,
     context_block,
+    first_sentence,
     fit_prompt,
 )
 
@@ -51,13 +52,25 @@ def test_context_block_labels_with_title_and_heading_without_repeating_the_title
 
 
 def test_messages_number_the_passages_and_closed_book_has_no_context():
-    system, user = build_messages("Q?", [Passage("A", "", "one"), Passage("B", "", "two")])
+    passages = [Passage("A", "", "One is 1.5 units. More."), Passage("B", "", "two")]
+    system, demo_q, demo_a, user = build_messages("Q?", passages)
     assert system["content"].startswith(RAG_INSTRUCTIONS)
-    assert "[1] (A) one\n\n[2] (B) two" in system["content"]
+    assert "[1] (A) One is 1.5 units. More.\n\n[2] (B) two" in system["content"]
+    assert demo_q["role"] == "user" and demo_q["content"].endswith(CITE_REMINDER)
+    assert demo_a == {"role": "assistant", "content": "One is 1.5 units [1]."}
     assert user == {"role": "user", "content": "Q?" + CITE_REMINDER}
-    assert build_messages("Q?", [])[1]["content"] == "Q?"  # nothing to cite, no reminder
+    nothing = build_messages("Q?", [])  # nothing to cite: no demonstration, no reminder
+    assert [m["content"] for m in nothing][1:] == ["Q?"]
     closed = build_messages("Q?", None)
     assert closed[0]["content"] == CLOSED_BOOK_INSTRUCTIONS and "[1]" not in join(closed)
+
+
+def test_first_sentence_keeps_decimals_and_caps_length():
+    assert first_sentence("E-47 means blocked! Clean it.") == "E-47 means blocked"
+    assert (
+        first_sentence("- Screen: 7.2-inch\n- Power: USB-C") == "- Screen: 7.2-inch - Power: USB-C"
+    )
+    assert first_sentence(" ".join(["w"] * 50)) == " ".join(["w"] * 30)
 
 
 def test_everything_fits_when_the_window_is_large():
