@@ -358,7 +358,11 @@ questions = pl.concat([paraphrase.head(2), new_facts.head(1), absent.head(1)])
 table = ragnb.compare(questions, kb=kb, models=["default", ft], max_tokens=40)
 table.select("question", "arm", "answer", "contains_reference")
 """),
-    code("ragnb.widgets.ComparisonView(table)"),
+    code("""
+from ragnb.widgets import ComparisonView
+
+ComparisonView(table)
+"""),
     md("""
 ## The scorecard
 
