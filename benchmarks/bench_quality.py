@@ -39,7 +39,7 @@ GRID: list[tuple[str, dict]] = (
     ]
     + [
         (f"convex alpha={a} candidates={c}", {"fusion": "convex", "alpha": a, "candidates": c})
-        for a in (0.7, 0.8)
+        for a in (0.6, 0.7, 0.8)
         for c in (200, 400)
     ]
 )
