@@ -29,7 +29,8 @@ from ragnb import datasets  # noqa: E402
 from ragnb.kb import KnowledgeBase  # noqa: E402
 from ragnb.rag import RAG  # noqa: E402
 
-QUESTION = "Explain step by step how to install, pair and maintain the station."
+QUESTION = "Write a long, detailed guide to maintaining the station through a whole year."
+# (a question SmolLM2 answers at length, so every run decodes the full max_tokens)
 
 
 def run_raw(llm, prompt: str, max_tokens: int) -> dict:
