@@ -5,7 +5,7 @@
                                                                      # all 24 facts, all questions
 
 1. Fine-tune the default model (torch engine, LoRA) on the first --train-pairs Skymere "train"
-   questions (default 8, so the run fits a busy 2-core machine), with the dataset's fixed-style
+   questions (default 4, so the run fits a busy 2-core machine), with the dataset's fixed-style
    responses as targets. Done first, so the peak RSS it reports is the fine-tuning run's own.
 2. Index the manual into a KnowledgeBase (MiniLM + BM25, hybrid; embedding and a first search
    included), then add the "new facts" documents the model was never trained on (a knowledge
@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,14 +47,14 @@ DEFAULT_SPLITS = "train,paraphrase,new_facts"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=16)
-    parser.add_argument("--train-pairs", type=int, default=8, help="first N train questions")
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--train-pairs", type=int, default=4, help="first N train questions")
     parser.add_argument("--lr", type=float, default=1.5e-3)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--limit", type=int, default=6, help="questions per split (0: all)")
+    parser.add_argument("--limit", type=int, default=4, help="questions per split (0: all)")
     parser.add_argument("--splits", default=DEFAULT_SPLITS, help=f"comma-separated, of {SPLITS}")
-    parser.add_argument("--max-tokens", type=int, default=40)
+    parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--doc", action="store_true", help="write docs/finetune-numbers.md")
     args = parser.parse_args()
     splits = tuple(s for s in args.splits.split(",") if s)
@@ -130,6 +131,7 @@ def main() -> None:
     numbers = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "command": " ".join(["benchmarks/bench_finetune.py", *sys.argv[1:]]),
         "load_average_at_end": [round(x, 2) for x in load],
         "model": m["base_model"],
         "finetuned": ft.name,
@@ -179,9 +181,9 @@ def render(numbers: dict, table: pl.DataFrame, speed: pl.DataFrame) -> str:
     ratio = numbers["finetune_wall_seconds"] / max(numbers["index_seconds"], 1e-9)
     return f"""# Fine-tuning vs RAG: measured numbers
 
-Made by `benchmarks/bench_finetune.py` on {numbers["created"]} ({numbers["machine"]}, shared
-machine: load average {numbers["load_average_at_end"][0]} at the end, so times are upper
-bounds). Model {numbers["model"]}; corpus: the made-up Skymere manual (`ragnb.datasets`).
+Made by `{numbers["command"]}` on {numbers["created"]} ({numbers["machine"]}, a machine
+shared with other jobs: load average {numbers["load_average_at_end"][0]} at the end, so times are
+upper bounds). Model {numbers["model"]}; corpus: the made-up Skymere manual (`ragnb.datasets`).
 
 ## Accuracy: share of answers containing the reference fact
 
