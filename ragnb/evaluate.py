@@ -273,8 +273,10 @@ def build_kb(
     from ragnb._config import cache_dir
     from ragnb.corpus.loaders import LoaderWarning
     from ragnb.kb import KnowledgeBase
+    from ragnb.retrieve.embedders import as_embedder
 
-    name = None if embedder is None else getattr(embedder, "name", str(embedder))
+    # key the cache by the model's name, so "minilm" and an equivalent embedder object share it
+    name = None if embedder is None else getattr(as_embedder(embedder), "name", str(embedder))
     options = json.dumps({"embedder": name, **kb_options}, sort_keys=True, default=str)
     key = hashlib.sha256(f"{data.fingerprint()}|{options}".encode()).hexdigest()[:16]
     folder = cache_dir("eval") / f"{data.name}-{key}"
@@ -347,14 +349,16 @@ def beir(
 
     Returns:
         One row per mode: ``set, mode, queries, recall@k..., mrr@10, ndcg@10, ms_per_query``.
+        ms_per_query is the mean time of ``kb.search``; the knowledge base remembers query
+        vectors, so a hybrid row after a dense row does not pay for encoding the queries again.
 
     Raises:
         InputError: an unknown mode, a bad k, or a malformed folder.
 
-    Example::
+    Example (a notebook cell)::
 
-        >>> ragnb.evaluate.beir("../shared/eval/debfaq", modes=["bm25", "hybrid"])
-        shape: (2, 10) ... set | mode | queries | recall@1 | recall@5 | recall@10 | ...
+        table = ragnb.evaluate.beir("../shared/eval/debfaq", modes=["bm25", "hybrid"])
+        table.select("mode", "recall@10", "mrr@10")   # one row per mode
     """
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
@@ -421,7 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(table.to_dicts(), indent=2))
     else:
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True):
+        with pl.Config(
+            tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_width_chars=250
+        ):
             print(table)
     return 0
 
