@@ -26,7 +26,7 @@ _EXPORTS = {
     "scorecard": "ragnb.scorecard",
     "list_models": "ragnb.generate.models",
 }
-_SUBMODULES = {"evaluate", "finetune", "generate", "errors"}
+_SUBMODULES = {"datasets", "evaluate", "finetune", "generate", "errors"}
 
 __all__ = [*_EXPORTS, *sorted(_SUBMODULES), "load_ipython_extension"]
 
