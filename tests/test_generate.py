@@ -95,6 +95,15 @@ def test_context_overflow_is_refused_and_the_backend_still_works(backend):
     assert backend.generate(COUNTING, SamplingParams(max_tokens=3)).strip()
 
 
+def test_llamacpp_context_is_the_window_asked_for():
+    # llama.cpp rounds n_ctx=320 up to 512, but only 320 tokens fit its token buffer.
+    small = load("default", backend="llamacpp", n_ctx=320)
+    assert small.context_length == 320
+    prompt = "word " * (320 - 8 - small.count_tokens("word"))
+    assert small.count_tokens(prompt) + 8 <= 320
+    assert small.generate(prompt, SamplingParams(max_tokens=8)) is not None
+
+
 def test_both_backends_agree_on_greedy_tokens():
     texts = {
         name: load(backend=name).generate(COUNTING, SamplingParams(max_tokens=8))

@@ -161,7 +161,10 @@ class LlamaCppBackend(Backend):
         self.model_name = ref.name
         self.n_threads = threads
         trained = self._llm._model.n_ctx_train()
-        self._context = min(self._llm.n_ctx(), trained) if n_ctx is None else self._llm.n_ctx()
+        # llama.cpp may round the window up (320 -> 512) while llama-cpp-python's token buffer
+        # keeps the size asked for: the smaller one is what a prompt may fill.
+        usable = min(self._llm.n_ctx(), n_ctx or DEFAULT_N_CTX)
+        self._context = min(usable, trained) if n_ctx is None else usable
         meta = self._llm.metadata
         self._template = meta.get("tokenizer.chat_template")
         model = self._llm._model
