@@ -153,6 +153,10 @@ class Answer:
     def __repr__(self) -> str:
         return f"Answer({shorten(self.text, 80)!r}, citations={self.citations['number'].to_list()})"
 
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        # Plain IPython and terminals show the whole answer with its sources, not the short repr.
+        printer.text(repr(self) if cycle else str(self))
+
     def _repr_markdown_(self) -> str:
         lines = [_md(self.text.strip()), ""]
         if self.citations.height:

@@ -6,6 +6,7 @@ import json
 
 import polars as pl
 import pytest
+from IPython.lib.pretty import pretty
 
 from ragnb.answer import Answer, parse_citations, resolve_citations
 
@@ -118,6 +119,7 @@ def test_markdown_and_plain_text_show_the_sources():
     text = str(a)
     assert "[1] Power [1](http://x) (d0.md)" in text and "context truncated" in text
     assert repr(a).startswith("Answer('Alpha [1]. <img")
+    assert pretty(a) == text  # what plain IPython prints for an Out[n]
 
 
 def test_to_dict_is_json_serialisable():
