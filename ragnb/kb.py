@@ -58,7 +58,7 @@ DEFAULT_CHUNK_SIZE = 1000  # characters; MiniLM reads ~256 word pieces, about 1,
 DEFAULT_CHUNK_OVERLAP = 150  # characters of whole sentences repeated from the previous chunk
 # ==========================================================================
 
-__all__ = ["KnowledgeBase", "CHUNK_COLUMNS", "HIT_COLUMNS"]
+__all__ = ["KnowledgeBase", "CHUNK_COLUMNS", "HIT_COLUMNS", "empty_hits"]
 
 FORMAT = "ragnb.knowledge-base"
 FORMAT_VERSION = 1
@@ -93,6 +93,11 @@ _HIT_SCHEMA = {
     "dense_score": pl.Float64,
 }
 _RESERVED = set(HIT_COLUMNS)
+
+
+def empty_hits() -> pl.DataFrame:
+    """A hits frame with no rows (e.g. the hits of a closed-book answer), typed like any other."""
+    return pl.DataFrame(schema=_HIT_SCHEMA)
 _PROGRESS_MIN = 256  # show a progress bar when embedding at least this many texts
 
 

@@ -29,6 +29,7 @@ import polars as pl
 from ragnb.answer import Answer, parse_citations, resolve_citations
 from ragnb.errors import EmptyIndexError, InputError
 from ragnb.generate.base import Backend, GenerationChunk, SamplingParams
+from ragnb.kb import empty_hits
 from ragnb.prompt import FittedPrompt, Passage, fit_prompt
 
 SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(SamplingParams))
@@ -137,7 +138,7 @@ class RAG:
         if use_retrieval:
             self._check_retrieval(k, mode)
         started = time.perf_counter()
-        hits, retrieval_ms = pl.DataFrame(), 0.0
+        hits, retrieval_ms = empty_hits(), 0.0
         if use_retrieval:
             hits = self.kb.search(question, k=k, mode=mode, fusion=fusion, alpha=alpha, where=where)
             retrieval_ms = (time.perf_counter() - started) * 1000

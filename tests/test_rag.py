@@ -73,6 +73,7 @@ def test_stream_gives_hits_first_then_chunks_then_the_same_answer(rag):
 def test_closed_book_uses_no_retrieval(rag):
     answer = rag.ask(QUESTION, use_retrieval=False)
     assert answer.closed_book and answer.mode is None and answer.hits.height == 0
+    assert "chunk_id" in answer.hits.columns  # typed like any hits frame
     assert "Context:" not in answer.prompt and answer.timings["context_chunks"] == 0
     assert answer.timings["retrieval_ms"] == 0 and answer.text
     assert RAG(None, max_tokens=8).ask(QUESTION, use_retrieval=False).text
