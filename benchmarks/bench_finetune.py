@@ -38,7 +38,7 @@ import polars as pl  # noqa: E402
 
 import ragnb  # noqa: E402
 from ragnb import datasets  # noqa: E402
-from ragnb.compare import ARMS, accuracy  # noqa: E402
+from ragnb.comparison import ARMS, accuracy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SPLITS = ("train", "paraphrase", "new_facts", "heldout")

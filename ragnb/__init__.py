@@ -21,22 +21,22 @@ _EXPORTS = {
     "KnowledgeBase": "ragnb.kb",
     "RAG": "ragnb.rag",
     "Answer": "ragnb.answer",
-    "compare": "ragnb.compare",
+    "compare": "ragnb.comparison",
     "explore": "ragnb.widgets",
-    "scorecard": "ragnb.scorecard",
+    "scorecard": "ragnb.scorecards",
     "list_models": "ragnb.generate.models",
 }
-_SUBMODULES = {"datasets", "evaluate", "finetune", "generate", "errors"}
+_SUBMODULES = {"datasets", "evaluate", "finetune", "generate", "errors", "widgets"}
 
 __all__ = [*_EXPORTS, *sorted(_SUBMODULES), "load_ipython_extension"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ragnb.answer import Answer
-    from ragnb.compare import compare
+    from ragnb.comparison import compare
     from ragnb.generate.models import list_models
     from ragnb.kb import KnowledgeBase
     from ragnb.rag import RAG
-    from ragnb.scorecard import scorecard
+    from ragnb.scorecards import scorecard
     from ragnb.widgets import explore
 
 

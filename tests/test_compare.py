@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 import ragnb
-from ragnb.compare import SCHEMA, _questions, contains_reference, plan_arms
+from ragnb.comparison import SCHEMA, _questions, contains_reference, plan_arms
 from ragnb.errors import InputError
 from ragnb.finetune import manifest
 from ragnb.finetune.export import write_adapter_gguf

@@ -9,7 +9,7 @@ import pytest
 import ragnb
 from ragnb import datasets
 from ragnb.errors import EmptyIndexError, InputError
-from ragnb.scorecard import (
+from ragnb.scorecards import (
     ASPECTS,
     QA,
     StyleMarker,
@@ -114,7 +114,7 @@ def test_bad_inputs_raise_typed_errors_without_loading_a_model():
 
 
 def test_without_pairs_they_are_built_from_the_knowledge_base_headings():
-    from ragnb.scorecard import _pairs_from_kb
+    from ragnb.scorecards import _pairs_from_kb
 
     kb = ragnb.KnowledgeBase(embedder=None)
     with pytest.raises(EmptyIndexError):

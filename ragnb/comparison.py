@@ -12,8 +12,6 @@ differ only in the model and in retrieval. ``compare`` returns one row per quest
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Sequence
 from typing import Any
 
@@ -226,15 +224,3 @@ def accuracy(df: pl.DataFrame, by: Sequence[str] = ("arm",)) -> pl.DataFrame:
         pl.col("contains_reference").cast(pl.Float64).mean().alias("accuracy"),
         pl.col("contains_reference").is_not_null().sum().alias("n"),
     )
-
-
-class _CallableModule(types.ModuleType):
-    """Importing the submodule ``ragnb.compare`` rebinds the package attribute ``ragnb.compare``
-    from the function to this module; making the module callable keeps ``ragnb.compare(...)``
-    working either way."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> pl.DataFrame:
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
