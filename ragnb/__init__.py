@@ -28,7 +28,22 @@ _EXPORTS = {
 }
 _SUBMODULES = {"datasets", "evaluate", "finetune", "generate", "errors", "widgets"}
 
-__all__ = [*_EXPORTS, *sorted(_SUBMODULES), "load_ipython_extension"]
+__all__ = [  # classes and functions, then submodules
+    "KnowledgeBase",
+    "RAG",
+    "Answer",
+    "compare",
+    "explore",
+    "scorecard",
+    "list_models",
+    "datasets",
+    "errors",
+    "evaluate",
+    "finetune",
+    "generate",
+    "widgets",
+    "load_ipython_extension",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ragnb.answer import Answer

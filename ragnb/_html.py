@@ -29,13 +29,17 @@ def shorten(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def table(rows: Iterable[Sequence[object]], header: Sequence[str], raw_columns: Iterable[int] = ()) -> str:
+def table(
+    rows: Iterable[Sequence[object]], header: Sequence[str], raw_columns: Iterable[int] = ()
+) -> str:
     """An HTML table; every cell is escaped except the columns listed in `raw_columns`, which
     the caller has already built from escaped pieces."""
     raw = set(raw_columns)
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f"<td>{c if i in raw else esc(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{c if i in raw else esc(c)}</td>" for i, c in enumerate(row))
+        + "</tr>"
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

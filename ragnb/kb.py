@@ -98,6 +98,8 @@ _RESERVED = set(HIT_COLUMNS)
 def empty_hits() -> pl.DataFrame:
     """A hits frame with no rows (e.g. the hits of a closed-book answer), typed like any other."""
     return pl.DataFrame(schema=_HIT_SCHEMA)
+
+
 _PROGRESS_MIN = 256  # show a progress bar when embedding at least this many texts
 
 
