@@ -219,12 +219,23 @@ def main() -> None:
         "perturbed copies of the pyfaq chunks and their vectors are perturbed copies of the "
         "real MiniLM vectors (not embedded); queries are embedded for real each time.",
     ]
+    import os
+
+    import torch
+
+    threads = {
+        "torch_threads": torch.get_num_threads(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+    }
+    lines.append(f"threads: {threads}; load average now {os.getloadavg()[0]:.1f}")
     table = "\n".join(lines)
     print(table)
     write_result(
         "bench_hybrid_latency",
         {
             "machine": machine(),
+            "threads": threads,
             "chunks": len(kb),
             "base_chunks": n_base,
             "copies": copies,
