@@ -23,7 +23,8 @@ from ragnb.evaluate import load_beir  # noqa: E402
 def build(corpus, embedder):
     from ragnb.kb import KnowledgeBase
 
-    kb = KnowledgeBase(embedder=embedder, query_cache=0)
+    # no vector disk cache: this measures embedding, not a cache hit
+    kb = KnowledgeBase(embedder=embedder, query_cache=0, disk_cache=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         kb.add(corpus, id="doc_id", text="text", title="title")
