@@ -270,6 +270,7 @@ def build_kb(
         progress: show an embedding progress bar (None: only for large corpora).
         kb_options: other KnowledgeBase arguments (chunk_size, chunk_overlap, bm25).
     """
+    from ragnb import kb as kb_module
     from ragnb._config import cache_dir
     from ragnb.corpus.loaders import LoaderWarning
     from ragnb.kb import KnowledgeBase
@@ -277,7 +278,13 @@ def build_kb(
 
     # key the cache by the model's name, so "minilm" and an equivalent embedder object share it
     name = None if embedder is None else getattr(as_embedder(embedder), "name", str(embedder))
-    options = json.dumps({"embedder": name, **kb_options}, sort_keys=True, default=str)
+    # the chunking defaults are part of the key: a cached knowledge base never outlives them
+    chunking = {
+        "chunk_size": kb_module.DEFAULT_CHUNK_SIZE,
+        "chunk_overlap": kb_module.DEFAULT_CHUNK_OVERLAP,
+    }
+    settings = {"embedder": name, **chunking, **kb_options}
+    options = json.dumps(settings, sort_keys=True, default=str)
     key = hashlib.sha256(f"{data.fingerprint()}|{options}".encode()).hexdigest()[:16]
     folder = cache_dir("eval") / f"{data.name}-{key}"
     fresh = not (cache and (folder / "manifest.json").is_file())
