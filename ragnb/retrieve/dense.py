@@ -24,10 +24,25 @@ def cosine_search(
     >>> cosine_search(v, np.array([0, 1], dtype=np.float32), 2)
     (array([1, 2]), array([1. , 0.8], dtype=float32))
     """
-    scores = vectors @ query  # (n_rows,)
+    with _one_blas_thread():
+        scores = vectors @ query  # (n_rows,)
     if mask is not None:
         scores = np.where(mask, scores, np.float32(-np.inf))
     return top_k(scores, depth)
+
+
+_BLAS = None  # threadpoolctl's controller, made on the first dense search
+
+
+def _one_blas_thread():
+    """A memory-bound matrix-vector product gains little from BLAS threads, and their spinning
+    slows the embedder's next call on a small machine; threadpoolctl caps them for the block."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 class DenseIndex:

@@ -25,6 +25,8 @@ from ragnb.errors import InputError, MissingDependencyError, ModelError
 __all__ = ["CallableEmbedder", "Embedder", "MiniLMEmbedder", "as_embedder", "normalize"]
 
 DENSE_INSTALL = 'pip install "ragnb[dense]"'
+# Batches up to this size are queries, encoded with one thread (see MiniLMEmbedder.embed).
+QUERY_BATCH = 4
 
 
 @runtime_checkable
@@ -114,17 +116,36 @@ class MiniLMEmbedder:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        # A query is a few dozen tokens: one thread encodes it as fast, and on a 2-vCPU machine
+        # torch's second thread spins against BLAS's pool (168 ms -> 19 ms, bench_threads.py).
+        with _torch_threads(1 if len(texts) <= QUERY_BATCH else None):
+            out = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         return np.asarray(out, dtype=np.float32)
 
     def __repr__(self) -> str:
         return f"MiniLMEmbedder(name={self.name!r}, dim={self.dim})"
+
+
+@contextmanager
+def _torch_threads(threads: int | None):
+    """Run torch with `threads` intra-op threads inside the block (None: leave as is)."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextmanager
