@@ -93,6 +93,52 @@ class Backend(ABC):
         return "".join(chunk.text for chunk in self.stream(prompt, params))
 
 
+class TokenizedBackend(Backend):
+    """The contract for a backend that holds its own tokenizer, chat template and window.
+
+    A subclass sets ``_context``, ``_template``, ``_bos``, ``_eos`` when it loads and implements
+    ``_tokenize`` and ``_generate``; ``stream`` checks the window before any generation.
+    """
+
+    _context: int
+    _template: str | None = None
+    _bos: str = ""
+    _eos: str = ""
+
+    @property
+    def context_length(self) -> int:
+        return self._context
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenize(text))
+
+    def format_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        from ragnb.generate._text import render_chat
+
+        return render_chat(self._template, messages, self._bos, self._eos)
+
+    def stream(
+        self, prompt: str, params: SamplingParams = DEFAULT_PARAMS
+    ) -> Iterator[GenerationChunk]:
+        """Yield chunks of the completion of `prompt`.
+
+        Raises ContextOverflowError (before generating) if the prompt's tokens plus
+        ``params.max_tokens`` exceed the context window.
+        """
+        tokens = self._tokenize(prompt)
+        check_fits(len(tokens), params.max_tokens, self._context)
+        return self._start(tokens, params)
+
+    def _start(self, tokens: list[int], params: SamplingParams) -> Iterator[GenerationChunk]:
+        return self._generate(tokens, params)
+
+    @abstractmethod
+    def _tokenize(self, text: str) -> list[int]: ...
+
+    @abstractmethod
+    def _generate(self, tokens: list[int], params: SamplingParams) -> Iterator[GenerationChunk]: ...
+
+
 def check_fits(prompt_tokens: int, max_tokens: int, context_length: int) -> None:
     """Raise ContextOverflowError unless the prompt plus `max_tokens` fit the context.
 

@@ -17,18 +17,12 @@ import os
 import random
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 from ragnb.errors import InputError, ModelError, require
-from ragnb.generate._text import PLAIN_STOP, StopScanner, render_chat
-from ragnb.generate.base import (
-    DEFAULT_PARAMS,
-    Backend,
-    GenerationChunk,
-    SamplingParams,
-    check_fits,
-)
+from ragnb.generate._text import PLAIN_STOP, StopScanner
+from ragnb.generate.base import GenerationChunk, SamplingParams, TokenizedBackend
 from ragnb.generate.models import ModelRef
 
 INSTALL = 'pip install "ragnb[llamacpp]"'
@@ -103,7 +97,7 @@ def check_gguf_file(path: Path) -> None:
         )
 
 
-class LlamaCppBackend(Backend):
+class LlamaCppBackend(TokenizedBackend):
     """A GGUF model served by llama.cpp (llama-cpp-python).
 
     Args:
@@ -179,28 +173,7 @@ class LlamaCppBackend(Backend):
             f"n_threads={self.n_threads})"
         )
 
-    # -- the contract ----------------------------------------------------------------------
-
-    @property
-    def context_length(self) -> int:
-        return self._context
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._tokenize(text))
-
-    def format_chat(self, messages: Sequence[dict[str, str]]) -> str:
-        return render_chat(self._template, messages, self._bos, self._eos)
-
-    def stream(
-        self, prompt: str, params: SamplingParams = DEFAULT_PARAMS
-    ) -> Iterator[GenerationChunk]:
-        """Yield chunks of the completion of `prompt`.
-
-        Raises ContextOverflowError (before generating) if the prompt's tokens plus
-        ``params.max_tokens`` exceed the context window.
-        """
-        tokens = self._tokenize(prompt)
-        check_fits(len(tokens), params.max_tokens, self._context)
+    def _start(self, tokens: list[int], params: SamplingParams) -> Iterator[GenerationChunk]:
         # One llama.cpp context serves one stream at a time: an unfinished earlier stream is
         # closed here (it stops yielding) rather than corrupting this one.
         if self._active is not None:

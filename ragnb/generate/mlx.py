@@ -11,17 +11,11 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from ragnb.errors import InputError, ModelError, require
-from ragnb.generate._text import PLAIN_STOP, StopScanner, render_chat
-from ragnb.generate.base import (
-    DEFAULT_PARAMS,
-    Backend,
-    GenerationChunk,
-    SamplingParams,
-    check_fits,
-)
+from ragnb.generate._text import PLAIN_STOP, StopScanner
+from ragnb.generate.base import GenerationChunk, SamplingParams, TokenizedBackend
 from ragnb.generate.convert import conversion_info, mlx_folder
 from ragnb.generate.models import ModelRef
 
@@ -29,7 +23,7 @@ INSTALL = 'pip install "ragnb[mlx]"'
 DEFAULT_N_CTX = 4096  # same default window as the llama.cpp backend
 
 
-class MLXBackend(Backend):
+class MLXBackend(TokenizedBackend):
     """A model served by mlx-lm: an mlx-lm folder, or a GGUF converted once into one.
 
     Args:
@@ -79,30 +73,6 @@ class MLXBackend(Backend):
     def __repr__(self) -> str:
         folder = str(self.folder)
         return f"MLXBackend(model={self.model_name!r}, n_ctx={self._context}, folder={folder!r})"
-
-    # -- the contract ----------------------------------------------------------------------
-
-    @property
-    def context_length(self) -> int:
-        return self._context
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._tokenize(text))
-
-    def format_chat(self, messages: Sequence[dict[str, str]]) -> str:
-        return render_chat(self._template, messages, self._bos, self._eos)
-
-    def stream(
-        self, prompt: str, params: SamplingParams = DEFAULT_PARAMS
-    ) -> Iterator[GenerationChunk]:
-        """Yield chunks of the completion of `prompt`.
-
-        Raises ContextOverflowError (before generating) if the prompt's tokens plus
-        ``params.max_tokens`` exceed the context window.
-        """
-        tokens = self._tokenize(prompt)
-        check_fits(len(tokens), params.max_tokens, self._context)
-        return self._generate(tokens, params)
 
     # -- internals -------------------------------------------------------------------------
 
