@@ -95,12 +95,22 @@ _HIT_SCHEMA = {
 _RESERVED = set(HIT_COLUMNS)
 
 
+def _reading(files: list) -> Iterable:
+    """`files`, wrapped in a progress bar (tqdm.auto) when there are many to read."""
+    if len(files) < _FILES_PROGRESS_MIN:
+        return files
+    from tqdm.auto import tqdm
+
+    return tqdm(files, desc="reading files", unit="file")
+
+
 def empty_hits() -> pl.DataFrame:
     """A hits frame with no rows (e.g. the hits of a closed-book answer), typed like any other."""
     return pl.DataFrame(schema=_HIT_SCHEMA)
 
 
 _PROGRESS_MIN = 256  # show a progress bar when embedding at least this many texts
+_FILES_PROGRESS_MIN = 50  # ... and when reading at least this many files
 
 
 def _key(text: str) -> bytes:
@@ -414,7 +424,7 @@ class KnowledgeBase:
                 raise InputError(
                     f"id={id!r} given for {len(files)} files: pass id only for a single file"
                 )
-            docs = [load_file(path, id or doc_id, metadata) for path, doc_id in files]
+            docs = [load_file(path, id or doc_id, metadata) for path, doc_id in _reading(files)]
             if title is not None:
                 for d in docs:
                     if d is not None:

@@ -114,6 +114,15 @@ def test_add_file_glob_and_list(tmp_path):
     assert kb.documents["doc_id"].to_list() == ["guide.md", "notes.rst", "plain.txt", "page.html"]
 
 
+def test_adding_many_files_shows_progress_and_few_do_not(tmp_path, capsys):
+    for i in range(60):
+        (tmp_path / f"note{i:02d}.txt").write_text(f"Note {i} is about topic {i}.")
+    KnowledgeBase(embedder=None).add(str(tmp_path / "note0*.txt"))  # 10 files
+    assert "reading files" not in capsys.readouterr().err
+    kb = KnowledgeBase(embedder=None).add(tmp_path)
+    assert "reading files" in capsys.readouterr().err and len(kb.documents) == 60
+
+
 def test_add_pdf(tmp_path):
     pytest.importorskip("pypdf")
     from tests.test_corpus import tiny_pdf
