@@ -114,12 +114,3 @@ def test_empty_text_gives_no_chunks():
 def test_bad_settings_are_input_errors(size, overlap):
     with pytest.raises(InputError):
         ChunkSettings(size, overlap)
-
-
-@pytest.mark.parametrize("module", ["ragnb.corpus.chunking", "ragnb.corpus.loaders", "ragnb.kb"])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module))
-    assert result.failed == 0 and result.attempted > 0

@@ -275,23 +275,6 @@ def test_minilm_embeds_offline_unit_vectors_with_meaning():
     assert sims[0, 1] > sims[0, 2] + 0.2
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        "ragnb.retrieve.bm25",
-        "ragnb.retrieve.dense",
-        "ragnb.retrieve.embedders",
-        "ragnb.retrieve.fuse",
-    ],
-)
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module))
-    assert result.failed == 0 and result.attempted > 0
-
-
 def test_missing_sentence_transformers_names_the_extra(monkeypatch):
     import sys
 
