@@ -12,9 +12,7 @@ are printed. The exit status is 1 when any cell fails.
 from __future__ import annotations
 
 import argparse
-import html
 import json
-import re
 import sys
 import tempfile
 import time
@@ -29,7 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "demo.ipynb"
 KERNEL_NAME = "ragnb-python"
-_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<])")  # "\[1\]" -> "[1]" for the terminal
 
 
 @contextmanager
@@ -99,11 +96,6 @@ def output_text(output: dict) -> str:
     return output.get("data", {}).get("text/plain", "")
 
 
-def _plain_markdown(markdown: str) -> str:
-    """The Answer's Markdown as terminal text: markdown escapes and HTML entities undone."""
-    return html.unescape(_MD_ESCAPE.sub(r"\1", markdown))
-
-
 def rag_answers(notebook: NotebookNode) -> list[tuple[str, str]]:
     """(question, answer text) for every ``%%rag`` cell of an executed notebook."""
     found = []
@@ -112,10 +104,8 @@ def rag_answers(notebook: NotebookNode) -> list[tuple[str, str]]:
             continue
         header, _, question = cell.source.partition("\n")
         results = [o for o in cell.outputs if o.get("output_type") == "execute_result"]
-        if results:  # the Answer's markdown holds its text, sources and timings
-            data = results[-1].get("data", {})
-            markdown = data.get("text/markdown")
-            text = _plain_markdown(markdown) if markdown else data.get("text/plain", "")
+        if results:  # the Answer's plain text holds its text, sources and timings
+            text = results[-1].get("data", {}).get("text/plain", "")
         else:
             text = "\n".join(map(output_text, cell.outputs))
         found.append((f"{header}\n{question.strip()}", text.strip()))
