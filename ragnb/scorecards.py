@@ -902,7 +902,7 @@ def _table(m: dict[str, Any]) -> pl.DataFrame:
             f"admits not knowing {fmt_share(*ft['admits'])} of questions with no answer",
             "answers to questions absent from both documents and pairs; phrases: "
             + ", ".join(repr(p) for p in NOT_KNOWING[:6])
-            + f" and {len(NOT_KNOWING) - 6} more (scorecard.NOT_KNOWING)",
+            + f" and {len(NOT_KNOWING) - 6} more (ragnb.scorecards.NOT_KNOWING)",
         ),
         (
             "adaptability",
