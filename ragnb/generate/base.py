@@ -139,6 +139,39 @@ class TokenizedBackend(Backend):
     def _generate(self, tokens: list[int], params: SamplingParams) -> Iterator[GenerationChunk]: ...
 
 
+def timed_chunk(
+    text: str,
+    prompt_tokens: int,
+    generation_tokens: int,
+    start: float,
+    first: float | None,
+    last: float | None,
+    finish_reason: str | None = None,
+    extra: dict | None = None,
+) -> GenerationChunk:
+    """A chunk whose speeds come from `time.perf_counter` stamps: `start` of the call, `first`
+    and `last` generated token (None before the first). The first token's time is prompt time,
+    so generation tokens/s counts the tokens after it.
+
+    >>> timed_chunk("a", 10, 3, start=0.0, first=0.5, last=1.5).generation_tps
+    2.0
+    """
+    import time
+
+    prompt_s = (first if first is not None else time.perf_counter()) - start
+    decode_s = (last - first) if first is not None and last is not None else 0.0
+    return GenerationChunk(
+        text=text,
+        prompt_tokens=prompt_tokens,
+        generation_tokens=generation_tokens,
+        prompt_tps=prompt_tokens / prompt_s if prompt_s > 0 else 0.0,
+        generation_tps=(generation_tokens - 1) / decode_s if decode_s > 0 else 0.0,
+        finish_reason=finish_reason,
+        first_token_s=(first - start) if first is not None else None,
+        extra=extra or {},
+    )
+
+
 def check_fits(prompt_tokens: int, max_tokens: int, context_length: int) -> None:
     """Raise ContextOverflowError unless the prompt plus `max_tokens` fit the context.
 

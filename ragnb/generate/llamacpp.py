@@ -22,7 +22,12 @@ from pathlib import Path
 
 from ragnb.errors import InputError, ModelError, require
 from ragnb.generate._text import PLAIN_STOP, StopScanner
-from ragnb.generate.base import GenerationChunk, SamplingParams, TokenizedBackend
+from ragnb.generate.base import (
+    GenerationChunk,
+    SamplingParams,
+    TokenizedBackend,
+    timed_chunk,
+)
 from ragnb.generate.models import ModelRef
 
 INSTALL = 'pip install "ragnb[llamacpp]"'
@@ -202,18 +207,9 @@ class LlamaCppBackend(TokenizedBackend):
         first = last = None
 
         def chunk(text: str, finish_reason: str | None = None) -> GenerationChunk:
-            prompt_s = (first or time.perf_counter()) - start
-            decode_s = (last - first) if first and last else 0.0
-            return GenerationChunk(
-                text=text,
-                prompt_tokens=len(tokens),
-                generation_tokens=len(generated),
-                prompt_tps=len(tokens) / prompt_s if prompt_s > 0 else 0.0,
-                # tokens after the first, per second of decoding (the first is prompt time)
-                generation_tps=(len(generated) - 1) / decode_s if decode_s > 0 else 0.0,
-                finish_reason=finish_reason,
-                first_token_s=(first - start) if first else None,
-                extra={"backend": self.name, "seed": seed},
+            extra = {"backend": self.name, "seed": seed}
+            return timed_chunk(
+                text, len(tokens), len(generated), start, first, last, finish_reason, extra
             )
 
         steps = llm.generate(
