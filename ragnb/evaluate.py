@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from ragnb._jsonl import read_jsonl
 from ragnb.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,19 +148,10 @@ class BeirSet:
 
 def _read_jsonl(path: Path, columns: Sequence[str]) -> list[dict[str, Any]]:
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(
-                    f"{path}:{number} is not valid JSON ({exc.msg}): fix that line"
-                ) from exc
-            if "_id" not in row:
-                raise InputError(f"{path}:{number} has no '_id' field: every line needs one")
-            rows.append({c: str(row.get(c) or "") for c in columns})
+    for where, row in read_jsonl(path):
+        if not isinstance(row, dict) or "_id" not in row:
+            raise InputError(f"{where} has no '_id' field: every line needs one")
+        rows.append({c: str(row.get(c) or "") for c in columns})
     return rows
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ragnb._jsonl import read_jsonl
 from ragnb.errors import InputError
 
 SPLITS = ("train", "heldout")
@@ -72,19 +73,7 @@ def _row_from_record(record: Any, where: str) -> dict[str, str]:
 def _read_jsonl(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         raise InputError(f"training file {path} does not exist: pass a JSONL file or a DataFrame")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(
-                    f"{path}:{number} is not valid JSON ({exc.msg}): fix that line"
-                ) from exc
-            rows.append(_row_from_record(record, f"{path}:{number}"))
-    return rows
+    return [_row_from_record(record, where) for where, record in read_jsonl(path)]
 
 
 def load_pairs(pairs: Any):
