@@ -12,7 +12,7 @@ import Stemmer
 
 from ragnb.errors import InputError
 from ragnb.retrieve.bm25 import Analyzer, BM25Index, BM25Settings, top_k
-from ragnb.retrieve.dense import DenseIndex, cosine_search
+from ragnb.retrieve.dense import cosine_search
 from ragnb.retrieve.embedders import CallableEmbedder, MiniLMEmbedder, as_embedder, normalize
 
 CORPUS = [
@@ -234,15 +234,6 @@ def test_cosine_search_with_mask():
     assert scores == pytest.approx([1, math.sqrt(0.5), 0], abs=1e-6)
     rows, _ = cosine_search(vectors, query, 3, mask=np.array([False, True, False, True]))
     assert rows.tolist() == [1, 3]
-
-
-def test_dense_index_add_and_keep():
-    index = DenseIndex()
-    index.add(normalize(np.eye(3, dtype=np.float32)))
-    index.add(normalize(np.array([[1, 1, 0]], dtype=np.float32)))
-    index.keep(np.array([True, False, True, True]))
-    assert len(index) == 3
-    assert index.search(np.array([0, 1, 0], dtype=np.float32), 1)[0].tolist() == [2]
 
 
 def test_callable_embedder_is_normalised_and_checked():

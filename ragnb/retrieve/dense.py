@@ -11,7 +11,7 @@ import numpy as np
 
 from ragnb.retrieve.bm25 import top_k
 
-__all__ = ["DenseIndex", "cosine_search"]
+__all__ = ["cosine_search"]
 
 
 def cosine_search(
@@ -43,33 +43,3 @@ def _one_blas_thread():
 
         _BLAS = ThreadpoolController()
     return _BLAS.limit(limits=1, user_api="blas")
-
-
-class DenseIndex:
-    """Unit vectors aligned with chunk rows; rows can be appended and dropped."""
-
-    def __init__(self, dim: int = 0):
-        self.dim = dim
-        self.vectors = np.zeros((0, dim), dtype=np.float32)  # (n_rows, dim)
-
-    def __len__(self) -> int:
-        return self.vectors.shape[0]
-
-    def add(self, vectors: np.ndarray) -> None:
-        """Append rows (shape (m, dim), float32, unit length)."""
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if len(self) == 0:
-            self.dim = vectors.shape[1]
-            self.vectors = np.ascontiguousarray(vectors)
-        else:
-            self.vectors = np.concatenate([self.vectors, vectors])
-
-    def keep(self, mask: np.ndarray) -> None:
-        """Keep only the rows where `mask` is True."""
-        self.vectors = np.ascontiguousarray(self.vectors[mask])
-
-    def search(
-        self, query: np.ndarray, depth: int, mask: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(rows, cosine scores)`` of the `depth` nearest rows, best first."""
-        return cosine_search(self.vectors, np.asarray(query, dtype=np.float32), depth, mask)
