@@ -229,7 +229,7 @@ class LlamaCppBackend(TokenizedBackend):
                 if is_eog(vocab, token):
                     finish = "stop"
                     break
-                piece = llm.detokenize([token], prev_tokens=tokens + generated)
+                piece = llm.detokenize([token])  # llama-cpp-python ignores prev_tokens
                 generated.append(token)
                 out = scanner.push(decoder.decode(piece))
                 if scanner.stopped:
