@@ -254,27 +254,35 @@ class BM25Index:
             extra = {"delta": s.delta} if s.method == "bm25+" else {}
             self._model = cls(corpus, k1=s.k1, b=s.b, **extra)
             return
-        import bm25s
-
-        model = bm25s.BM25(k1=s.k1, b=s.b, delta=s.delta, method=s.method, idf_method=s.idf_method)
-        model.nonoccurrence_array = None
         if s.method in _VECTOR_TFC and s._variant[1] in _VECTOR_IDF:
             flat, offsets = self._flat()
-            data, indices, indptr = score_matrix(flat, offsets, len(self.vocab), s)
+            self._model = self._bm25s(*score_matrix(flat, offsets, len(self.vocab), s))
+        else:  # bm25l / bm25+ also need bm25s's non-occurrence array: use its own builder
+            model = self._bm25s()
+            model.scores = model.build_index_from_ids(
+                unique_token_ids=list(range(len(self.vocab))),
+                corpus_token_ids=self.rows,
+                show_progress=False,
+            )
+            self._model = model
+
+    def _bm25s(self, data=None, indices=None, indptr=None):
+        """A bm25s.BM25 with these settings and vocabulary, holding the score matrix given as
+        CSC arrays (none given: the caller builds it)."""
+        import bm25s
+
+        s = self.settings
+        model = bm25s.BM25(k1=s.k1, b=s.b, delta=s.delta, method=s.method, idf_method=s.idf_method)
+        model.vocab_dict = self.vocab
+        model.nonoccurrence_array = None
+        if data is not None:
             model.scores = {
                 "data": data,
                 "indices": indices,
                 "indptr": indptr,
                 "num_docs": len(self.rows),
             }
-        else:  # bm25l / bm25+ also need bm25s's non-occurrence array: use its own builder
-            model.scores = model.build_index_from_ids(
-                unique_token_ids=list(range(len(self.vocab))),
-                corpus_token_ids=self.rows,
-                show_progress=False,
-            )
-        model.vocab_dict = self.vocab
-        self._model = model
+        return model
 
     def _flat(self) -> tuple[np.ndarray, np.ndarray]:
         """All rows' term ids end to end, and where each row starts: ``(flat, offsets)``."""
@@ -330,22 +338,10 @@ class BM25Index:
         self.rows = [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
         self._model = None
         if "matrix_data" in arrays and self.settings.backend == "bm25s" and self.rows:
-            import bm25s
-
-            s = self.settings
-            model = bm25s.BM25(
-                k1=s.k1, b=s.b, delta=s.delta, method=s.method, idf_method=s.idf_method
-            )
-            model.scores = {
-                "data": arrays["matrix_data"],
-                "indices": arrays["matrix_indices"],
-                "indptr": arrays["matrix_indptr"],
-                "num_docs": len(self.rows),
-            }
-            if len(model.scores["indptr"]) != len(vocab) + 1:
+            if len(arrays["matrix_indptr"]) != len(vocab) + 1:
                 raise ValueError("BM25 matrix does not match the vocabulary")
-            model.vocab_dict = self.vocab
-            model.nonoccurrence_array = None
-            if s.method in model.methods_requiring_nonoccurrence:
-                return  # bm25l/bm25+ need extra arrays: rebuild on first search instead
-            self._model = model
+            if self.settings.method in ("bm25l", "bm25+"):
+                return  # these need bm25s's non-occurrence array too: rebuilt on first search
+            self._model = self._bm25s(
+                arrays["matrix_data"], arrays["matrix_indices"], arrays["matrix_indptr"]
+            )
