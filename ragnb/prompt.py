@@ -183,7 +183,7 @@ def fit_prompt(
             kept.append(passage)
             prompt, messages, used = whole
             continue
-        cut = _cut_to_fit(passage, kept, render, budget)
+        cut = _cut_to_fit(passage, kept, render, budget, used)
         if cut is not None:
             kept.append(cut[0])
             prompt, messages, used = cut[1]
@@ -194,8 +194,9 @@ def fit_prompt(
     return FittedPrompt(prompt, messages, tuple(kept), used, budget)
 
 
-def _cut_to_fit(passage, kept, render, budget):
-    """The longest word prefix of `passage` that fits after `kept`, or None if too little fits."""
+def _cut_to_fit(passage, kept, render, budget, used):
+    """The longest word prefix of `passage` that fits after `kept` (whose prompt takes `used`
+    tokens), or None if too little fits."""
     words = passage.text.split()
     lo, hi, best = 1, len(words) - 1, None
     while lo <= hi:  # binary search on the number of words kept
@@ -208,5 +209,4 @@ def _cut_to_fit(passage, kept, render, budget):
             hi = mid - 1
     if best is None:
         return None
-    base = render(kept)[2]
-    return best if best[1][2] - base >= MIN_CUT_TOKENS else None
+    return best if best[1][2] - used >= MIN_CUT_TOKENS else None
