@@ -40,11 +40,11 @@ Every reference answer appears in exactly one file of its folder (checked by the
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ragnb._jsonl import read_jsonl
 from ragnb.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,8 +106,7 @@ def questions(split: str | None = None, name: str = "skymere") -> pl.DataFrame:
     folder = _corpus(name) / "questions"
     rows = []
     for part in SPLITS if split is None else (split,):
-        with open(folder / f"{part}.jsonl", encoding="utf-8") as lines:
-            rows += [{**json.loads(line), "split": part} for line in lines if line.strip()]
+        rows += [{**record, "split": part} for _, record in read_jsonl(folder / f"{part}.jsonl")]
     schema = {column: pl.String for column in ("question", "answer", "response", "split", "doc_id")}
     return pl.DataFrame(rows, schema=schema)
 
