@@ -118,16 +118,14 @@ def _key(text: str) -> bytes:
     return hashlib.sha1(text.encode("utf-8")).digest()
 
 
-def _index_text(doc: Document, heading: str, text: str) -> str:
-    """What BM25 and the embedder see: the heading path (and a real title) above the text.
+def _index_text(title: str, heading: str, text: str) -> str:
+    """What BM25 and the embedder see: the heading path (and the title, when it is worth
+    indexing; "" when not) above the text.
 
-    >>> from ragnb.corpus.loaders import Document
-    >>> _index_text(Document("a", "a.md", "Guide", []), "Guide > Install", "Run it.")
+    >>> _index_text("Guide", "Guide > Install", "Run it.")
     'Guide > Install\\nRun it.'
     """
-    parts = ([doc.title] if doc.index_title and doc.title else []) + (
-        heading.split(" > ") if heading else []
-    )
+    parts = ([title] if title else []) + (heading.split(" > ") if heading else [])
     prefix = " > ".join(dict.fromkeys(p for p in parts if p))
     return f"{prefix}\n{text}" if prefix else text
 
@@ -460,7 +458,8 @@ class KnowledgeBase:
                 columns["position"].append(chunk.position)
                 columns["text"].append(chunk.text)
                 doc_of_row.append(i)
-                index_texts.append(_index_text(doc, chunk.heading, chunk.text))
+                indexed_title = doc.title if doc.index_title else ""
+                index_texts.append(_index_text(indexed_title, chunk.heading, chunk.text))
                 flags.append(doc.index_title)
         frame = pl.DataFrame(columns, schema=_SCHEMA)
         if meta_frame is None and any(d.metadata for d in docs):
@@ -530,7 +529,7 @@ class KnowledgeBase:
         sub = self._chunks[rows].select("title", "heading", "text")
         flags = self._title_indexed[rows]
         return [
-            _index_text(Document("", "", title, [], index_title=bool(flag)), heading, text)
+            _index_text(title if flag else "", heading, text)
             for (title, heading, text), flag in zip(sub.iter_rows(), flags, strict=True)
         ]
 
