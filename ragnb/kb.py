@@ -487,7 +487,6 @@ class KnowledgeBase:
         rows = np.flatnonzero(self._pending)
         if rows.size == 0:
             return 0
-        texts = self._index_texts(rows)
         keys = [self._keys[row].tobytes() for row in rows]
         found = [self._cache.get(key) for key in keys]
         todo = [i for i, vector in enumerate(found) if vector is None]
@@ -496,7 +495,8 @@ class KnowledgeBase:
             for i, vector in zip(todo, disk.get([keys[i] for i in todo]), strict=True):
                 found[i] = vector
             todo = [i for i in todo if found[i] is None]
-        fresh = self._embed_batched(embedder, [texts[i] for i in todo], progress)
+        texts = self._index_texts(rows[todo])  # only for the texts no cache had
+        fresh = self._embed_batched(embedder, texts, progress)
         for j, i in enumerate(todo):
             found[i] = fresh[j]
         if disk is not None:
