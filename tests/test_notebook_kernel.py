@@ -6,17 +6,12 @@ from __future__ import annotations
 import queue
 import sys
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import BROWSER_OUTPUT, CHROMIUM, LAB_KERNEL
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
-
-# JupyterLab server and Chromium page fixtures, shared with the explorer's browser test
-from test_browser import KERNEL as LAB_KERNEL
-from test_browser import OUTPUT as BROWSER_OUTPUT
-from test_browser import lab, page  # noqa: F401
 
 from ragnb import demo
 
@@ -207,16 +202,16 @@ def test_interrupt_during_generation_stops_cleanly_and_the_next_cell_works():
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian's chromium is missing")
-def test_rag_cell_in_jupyterlab_shows_document_html_as_text(tmp_path, lab, page):  # noqa: F811
-    """JupyterLab (test_browser.py's server and Chromium page): a %%rag answer renders, and the
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is missing")
+def test_rag_cell_in_jupyterlab_shows_document_html_as_text(lab, page):
+    """JupyterLab (conftest's server and Chromium page): a %%rag answer renders, and the
     document's <script>, <img onerror> and </table> appear as visible text, not as elements."""
-    base, token, _ = lab
+    base, token, root = lab
     notebook = new_notebook(
         cells=[new_code_cell(SETUP), new_code_cell("%%rag --k 1 --max-tokens 24\nZorblax notes?")]
     )
     notebook.metadata["kernelspec"] = {"name": LAB_KERNEL, "display_name": "ragnb test"}
-    nbformat.write(notebook, tmp_path / "root" / "rag_cell.ipynb")  # the server's root folder
+    nbformat.write(notebook, root / "rag_cell.ipynb")
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.set_default_timeout(60_000)
