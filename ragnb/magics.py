@@ -36,9 +36,7 @@ from traitlets import Bool, CFloat, CInt, Enum, TraitError, Unicode
 from ragnb import _html
 from ragnb._magic_parse import interpolate
 from ragnb.errors import RagnbError
-
-MODES = ("bm25", "dense", "hybrid")
-FUSIONS = ("rrf", "convex")
+from ragnb.kb import FUSIONS, MODES
 
 SUBCOMMANDS = {
     "add": "add files, folders, text or a DataFrame variable to the knowledge base",

@@ -23,24 +23,29 @@ import traitlets
 from ragnb._html import esc
 from ragnb.errors import InputError, RagnbError, require
 from ragnb.filters import parse_where
+from ragnb.kb import (
+    DEFAULT_ALPHA,
+    DEFAULT_CANDIDATES,
+    DEFAULT_FUSION,
+    DEFAULT_RRF_K,
+    DEFAULT_RRF_WEIGHTS,
+    FUSIONS,
+    MODES,
+)
 from ragnb.widgets.composition import composition
 from ragnb.widgets.render import composition_html, hits_html, number, wrap
 
-MODES = ("bm25", "dense", "hybrid")
-FUSIONS = ("rrf", "convex")
 K_MAX = 50
 
 
 def _kb_defaults() -> dict[str, Any]:
     """The search defaults of ragnb.kb (fusion, alpha, RRF constants, candidate depth)."""
-    from ragnb import kb
-
     return {
-        "fusion": getattr(kb, "DEFAULT_FUSION", "rrf"),
-        "alpha": getattr(kb, "DEFAULT_ALPHA", 0.5),
-        "rrf_k": getattr(kb, "DEFAULT_RRF_K", 60),
-        "weights": tuple(getattr(kb, "DEFAULT_RRF_WEIGHTS", (1.0, 1.0))),
-        "candidates": getattr(kb, "DEFAULT_CANDIDATES", 100),
+        "fusion": DEFAULT_FUSION,
+        "alpha": DEFAULT_ALPHA,
+        "rrf_k": DEFAULT_RRF_K,
+        "weights": DEFAULT_RRF_WEIGHTS,
+        "candidates": DEFAULT_CANDIDATES,
     }
 
 
