@@ -39,6 +39,7 @@ from ragnb.corpus.loaders import (
     expand_paths,
     load_file,
     looks_like_path,
+    names_files,
     text_document,
 )
 from ragnb.errors import EmptyIndexError, InputError
@@ -416,7 +417,7 @@ class KnowledgeBase:
                 )
                 docs.extend(found)
             return docs, None
-        if isinstance(source, Path) or (isinstance(source, str) and _is_path(source)):
+        if isinstance(source, Path) or (isinstance(source, str) and names_files(source)):
             files = expand_paths(source)
             if id is not None and len(files) != 1:
                 raise InputError(
@@ -904,22 +905,6 @@ class KnowledgeBase:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _is_path(text: str) -> bool:
-    """A string names files when it exists, or holds glob characters that match something."""
-    if "\n" in text or len(text) > 4096:
-        return False
-    try:
-        if Path(text).expanduser().exists():
-            return True
-    except OSError:
-        return False
-    if set("*?[") & set(text):
-        import glob
-
-        return bool(glob.glob(os.path.expanduser(text), recursive=True))
-    return False
 
 
 def _is_dataframe(obj: object) -> bool:

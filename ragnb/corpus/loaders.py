@@ -15,6 +15,7 @@ import ast
 import glob
 import hashlib
 import json
+import os
 import re
 import warnings
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ __all__ = [
     "expand_paths",
     "load_file",
     "looks_like_path",
+    "names_files",
     "parse_html",
     "parse_ipynb",
     "parse_markdown",
@@ -483,6 +485,20 @@ def looks_like_path(text: str) -> bool:
     if "\n" in text or " " in text.strip() or not text.strip():
         return False
     return Path(text).suffix.lower() in LOADERS or text.endswith(("/", "\\")) or "*" in text
+
+
+def names_files(text: str) -> bool:
+    """True when a string names files: it exists, or holds glob characters that match something."""
+    if "\n" in text or len(text) > 4096:
+        return False
+    try:
+        if Path(text).expanduser().exists():
+            return True
+    except OSError:
+        return False
+    if _GLOB_CHARS & set(text):
+        return bool(glob.glob(os.path.expanduser(text), recursive=True))
+    return False
 
 
 def _walk(root: Path) -> Iterator[Path]:
