@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ragnb.corpus.loaders import Document
+from ragnb.corpus.loaders import _FENCE, Document  # one notion of a code fence for both
 from ragnb.errors import InputError
 
 __all__ = ["Chunk", "ChunkSettings", "chunk_document", "chunk_text", "split_units"]
@@ -23,7 +23,6 @@ __all__ = ["Chunk", "ChunkSettings", "chunk_document", "chunk_text", "split_unit
 # a sentence ends at . ! ? (optionally closed by quotes/brackets) followed by space and a capital,
 # digit, quote or bracket; abbreviations like "e.g. foo" stay together because "foo" is lower case
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[A-Z0-9])")
-_FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
 
 
 @dataclass(frozen=True)
