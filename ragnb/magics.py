@@ -758,10 +758,8 @@ class RagMagics(Magics):
 
 def _counts(kb) -> tuple[int, int]:
     """(documents, chunks) of a knowledge base."""
-    chunks = kb.chunks
-    if chunks.height == 0:
-        return 0, 0
-    return chunks["doc_id"].n_unique(), chunks.height
+    status = kb.status()
+    return status["documents"], status["chunks"]
 
 
 def _split_names(text: str | None) -> list[str]:
