@@ -12,6 +12,7 @@ never when this module is imported.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -195,6 +196,12 @@ class CallableEmbedder:
         return f"CallableEmbedder(name={self.name!r}, dim={self.dim})"
 
 
+@functools.cache
+def _default_minilm() -> MiniLMEmbedder:
+    # one per process: every knowledge base built with "minilm" shares the loaded model
+    return MiniLMEmbedder()
+
+
 def as_embedder(spec: object) -> Embedder | None:
     """An Embedder from what a user passes: None (no dense retrieval), "minilm"/"default",
     a model folder path, an object with ``embed``, or a callable."""
@@ -202,7 +209,7 @@ def as_embedder(spec: object) -> Embedder | None:
         return None
     if isinstance(spec, str):
         if spec.lower() in ("default", "minilm", "all-minilm-l6-v2"):
-            return MiniLMEmbedder()
+            return _default_minilm()
         if Path(spec).is_dir():
             return MiniLMEmbedder(spec)
         raise InputError(
