@@ -192,32 +192,22 @@ def train(
         hooks.append(LossPlot())
     hooks.extend(callbacks)
 
+    import importlib
+
+    # ragnb.finetune.torch_engine or .mlx_engine: the same call, the MLX one also takes a folder
+    trainer = importlib.import_module(f"ragnb.finetune.{engine}_engine")
+    extra = {"model_dir": mlx_model_dir} if engine == "mlx" else {}
     started = time.perf_counter()
-    if engine == "torch":
-        from ragnb.finetune import torch_engine
-
-        result = torch_engine.train(
-            rows,
-            gguf_path=gguf_path,
-            out_dir=folder,
-            hyperparameters=hp,
-            fingerprint=fingerprint,
-            resume=resume,
-            callbacks=hooks,
-        )
-    else:
-        from ragnb.finetune import mlx_engine
-
-        result = mlx_engine.train(
-            rows,
-            model=model,
-            model_dir=mlx_model_dir,
-            out_dir=folder,
-            hyperparameters=hp,
-            fingerprint=fingerprint,
-            resume=resume,
-            callbacks=hooks,
-        )
+    result = trainer.train(
+        rows,
+        gguf_path=gguf_path,
+        out_dir=folder,
+        hyperparameters=hp,
+        fingerprint=fingerprint,
+        resume=resume,
+        callbacks=hooks,
+        **extra,
+    )
     manifest = {
         "name": name,
         "base_model": base,

@@ -113,8 +113,8 @@ class _Pairs:
 def train(
     rows: Sequence[tuple[str, str]],
     *,
-    model,
-    model_dir,
+    gguf_path: Path,
+    model_dir=None,
     out_dir: Path,
     hyperparameters: dict,
     fingerprint: dict,
@@ -123,7 +123,7 @@ def train(
 ) -> dict:
     """Fine-tune with mlx-lm's LoRA trainer; write ``mlx-adapter/`` under `out_dir`.
 
-    `model_dir` is an mlx-lm folder; None means the MLX backend's conversion of `model`'s GGUF.
+    `model_dir` is an mlx-lm folder; None means the MLX backend's conversion of `gguf_path`.
     ``resume=True`` reloads the adapter saved every ``save_every`` steps and trains the steps
     that remain (the optimizer state starts afresh). Returns what the manifest records.
     """
@@ -139,10 +139,9 @@ def train(
 
     hp = hyperparameters
     if model_dir is None:
-        from ragnb.finetune._base import base_model
         from ragnb.generate.convert import mlx_folder
 
-        model_dir = mlx_folder(base_model(model)[1])
+        model_dir = mlx_folder(gguf_path)
     net, tokenizer = mlx_load(str(model_dir))
     mx.random.seed(hp["seed"])
     net.freeze()
