@@ -88,14 +88,13 @@ class VectorCache:
                 f"could not write the embedding cache in {self.folder}: {exc}", stacklevel=3
             )
 
-    def _write(self, keys: list[bytes], vectors: np.ndarray) -> str:
+    def _write(self, keys: list[bytes], vectors: np.ndarray) -> None:
         name = uuid.uuid4().hex
         key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, 20)
         for suffix, array in (("vecs", vectors), ("keys", key_array)):  # keys last
             tmp = self.folder / f".{name}.{suffix}.tmp.npy"
             np.save(tmp, array, allow_pickle=False)
             os.replace(tmp, self.folder / f"{name}.{suffix}.npy")
-        return name
 
     def _merge(self) -> None:
         """Replace all shards by one (latest vector wins for a repeated key)."""
@@ -105,9 +104,8 @@ class VectorCache:
         keys = list(self._index)
         vectors = np.stack([self._shards[s][r] for s, r in self._index.values()])
         old = list(self._seen)
-        kept = self._write(keys, vectors)  # written before the old shards go
+        self._write(keys, vectors)  # written before the old shards go
         for name in old:
             for suffix in ("keys", "vecs"):
                 (self.folder / f"{name}.{suffix}.npy").unlink(missing_ok=True)
-        self._index, self._shards, self._seen = {}, [], set()
-        del kept  # indexed again on the next `get`
+        self._index, self._shards, self._seen = {}, [], set()  # all re-indexed on the next `get`
