@@ -6,6 +6,8 @@ Backend.generate(prompt, params) -> str                        (consumes the str
 
 from __future__ import annotations
 
+import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -139,6 +141,42 @@ class TokenizedBackend(Backend):
     def _generate(self, tokens: list[int], params: SamplingParams) -> Iterator[GenerationChunk]: ...
 
 
+class StreamState:
+    """What one generation call tracks alike in every backend: its seed, stop scanner, clock
+    and token counts. A backend's loop calls ``tick()`` per token and ``chunk()`` to yield."""
+
+    def __init__(self, backend: Backend, prompt_tokens: int, params: SamplingParams):
+        from ragnb.generate._text import StopScanner
+
+        self.seed = params.seed if params.seed is not None else random.getrandbits(31)
+        self.scanner = StopScanner((*params.stop, *backend.default_stop))
+        self.backend = backend.name
+        self.prompt_tokens = prompt_tokens
+        self.generated = 0
+        self.start = time.perf_counter()
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def tick(self) -> None:
+        """Stamp the arrival of a generated token."""
+        self.last = time.perf_counter()
+        if self.first is None:
+            self.first = self.last
+
+    def chunk(self, text: str, finish_reason: str | None = None) -> GenerationChunk:
+        extra = {"backend": self.backend, "seed": self.seed}
+        return timed_chunk(
+            text,
+            self.prompt_tokens,
+            self.generated,
+            self.start,
+            self.first,
+            self.last,
+            finish_reason,
+            extra,
+        )
+
+
 def timed_chunk(
     text: str,
     prompt_tokens: int,
@@ -156,8 +194,6 @@ def timed_chunk(
     >>> timed_chunk("a", 10, 3, start=0.0, first=0.5, last=1.5).generation_tps
     2.0
     """
-    import time
-
     prompt_s = (first if first is not None else time.perf_counter()) - start
     decode_s = (last - first) if first is not None and last is not None else 0.0
     return GenerationChunk(

@@ -14,20 +14,13 @@ import codecs
 import ctypes
 import logging
 import os
-import random
-import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 from ragnb.errors import InputError, ModelError, require
-from ragnb.generate._text import PLAIN_STOP, StopScanner
-from ragnb.generate.base import (
-    GenerationChunk,
-    SamplingParams,
-    TokenizedBackend,
-    timed_chunk,
-)
+from ragnb.generate._text import PLAIN_STOP
+from ragnb.generate.base import GenerationChunk, SamplingParams, StreamState, TokenizedBackend
 from ragnb.generate.models import ModelRef
 
 INSTALL = 'pip install "ragnb[llamacpp]"'
@@ -197,21 +190,11 @@ class LlamaCppBackend(TokenizedBackend):
     def _generate(self, tokens: list[int], params: SamplingParams) -> Iterator[GenerationChunk]:
         llm, vocab = self._llm, self._llm._model.vocab
         is_eog = self._llama_cpp.llama_vocab_is_eog
-        seed = params.seed if params.seed is not None else random.getrandbits(31)
-        llm.set_seed(seed)
-        scanner = StopScanner((*params.stop, *self.default_stop))
+        run = StreamState(self, len(tokens), params)
+        llm.set_seed(run.seed)
+        scanner = run.scanner
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        generated: list[int] = []
         finish = "length"
-        start = time.perf_counter()
-        first = last = None
-
-        def chunk(text: str, finish_reason: str | None = None) -> GenerationChunk:
-            extra = {"backend": self.name, "seed": seed}
-            return timed_chunk(
-                text, len(tokens), len(generated), start, first, last, finish_reason, extra
-            )
-
         steps = llm.generate(
             tokens,
             temp=params.temperature,
@@ -224,25 +207,24 @@ class LlamaCppBackend(TokenizedBackend):
         out = ""  # text of the latest step, not yet yielded
         try:
             for token in steps:
-                last = time.perf_counter()
-                first = first or last
+                run.tick()
                 if is_eog(vocab, token):
                     finish = "stop"
                     break
                 piece = llm.detokenize([token])  # llama-cpp-python ignores prev_tokens
-                generated.append(token)
+                run.generated += 1
                 out = scanner.push(decoder.decode(piece))
                 if scanner.stopped:
                     finish = "stop"
                     break
-                if len(generated) >= params.max_tokens:
+                if run.generated >= params.max_tokens:
                     break
                 if out:
-                    yield chunk(out)
+                    yield run.chunk(out)
                     out = ""
         finally:
             steps.close()
         out += scanner.push(decoder.decode(b"", final=True)) + scanner.flush()
         if scanner.stopped:
             finish = "stop"
-        yield chunk(out, finish)
+        yield run.chunk(out, finish)

@@ -9,18 +9,11 @@ mlx and mlx-lm are imported when a backend is created, never at import time of r
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterator
 
 from ragnb.errors import InputError, ModelError, require
-from ragnb.generate._text import PLAIN_STOP, StopScanner
-from ragnb.generate.base import (
-    GenerationChunk,
-    SamplingParams,
-    TokenizedBackend,
-    timed_chunk,
-)
+from ragnb.generate._text import PLAIN_STOP
+from ragnb.generate.base import GenerationChunk, SamplingParams, StreamState, TokenizedBackend
 from ragnb.generate.convert import conversion_info, mlx_folder
 from ragnb.generate.models import ModelRef
 
@@ -91,21 +84,11 @@ class MLXBackend(TokenizedBackend):
         return tokens
 
     def _generate(self, tokens: list[int], params: SamplingParams) -> Iterator[GenerationChunk]:
-        seed = params.seed if params.seed is not None else random.getrandbits(31)
-        self._mx.random.seed(seed)
+        run = StreamState(self, len(tokens), params)
+        self._mx.random.seed(run.seed)
         sampler = self._make_sampler(temp=params.temperature, top_p=params.top_p)
-        scanner = StopScanner((*params.stop, *self.default_stop))
-        generated = 0
+        scanner = run.scanner
         finish = "length"
-        start = time.perf_counter()
-        first = last = None
-
-        def chunk(text: str, finish_reason: str | None = None) -> GenerationChunk:
-            extra = {"backend": self.name, "seed": seed}
-            return timed_chunk(
-                text, len(tokens), generated, start, first, last, finish_reason, extra
-            )
-
         steps = self._stream_generate(
             self._model, self._tokenizer, tokens, max_tokens=params.max_tokens, sampler=sampler
         )
@@ -119,12 +102,11 @@ class MLXBackend(TokenizedBackend):
         out = ""  # text of the latest step, not yet yielded
         try:
             for response in steps:
-                last = time.perf_counter()
-                first = first or last
+                run.tick()
                 # mlx-lm's last response carries the end-of-sequence token when it stopped
                 if response.finish_reason != "stop":
                     ids.append(response.token)
-                    generated = len(ids)
+                    run.generated = len(ids)
                 text = self._decode(anchor + ids)[len(anchor_text) :]
                 if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte char
                     out += scanner.push(text[len(shown) :])
@@ -135,12 +117,12 @@ class MLXBackend(TokenizedBackend):
                 if response.finish_reason is not None:
                     break
                 if out:
-                    yield chunk(out)
+                    yield run.chunk(out)
                     out = ""
         finally:
             steps.close()
         out += scanner.push(text[len(shown) :]) + scanner.flush()
-        yield chunk(out, finish)
+        yield run.chunk(out, finish)
 
     def _decode(self, ids: list[int]) -> str:
         return self._tokenizer.decode(
