@@ -179,8 +179,6 @@ class RAG:
             raise InputError(
                 f"unknown sampling option {', '.join(unknown)}: use {', '.join(SAMPLING_FIELDS)}"
             )
-        if isinstance(values.get("stop"), list):
-            values["stop"] = tuple(values["stop"])
         return SamplingParams(**values)
 
     def _check_retrieval(self, k: int, mode: str) -> None:
