@@ -129,6 +129,10 @@ def test_bad_sampling_options():
     with pytest.raises(InputError, match="top_p"):
         SamplingParams(top_p=0)
     assert SamplingParams(stop="\n").stop == ("\n",)
+    # wrong types are InputErrors too, not a TypeError from a comparison
+    for bad in ({"temperature": "hot"}, {"top_p": None}, {"seed": "x"}, {"stop": 5}):
+        with pytest.raises(InputError, match=next(iter(bad))):
+            SamplingParams(**bad)
     with pytest.raises(InputError, match="unknown backend 'vllm'"):
         load(backend="vllm")
 

@@ -6,12 +6,17 @@ Backend.generate(prompt, params) -> str                        (consumes the str
 
 from __future__ import annotations
 
+import numbers
 import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -27,16 +32,22 @@ class SamplingParams:
     def __post_init__(self):
         from ragnb.errors import InputError
 
-        if isinstance(self.stop, str):
-            object.__setattr__(self, "stop", (self.stop,))
-        elif not isinstance(self.stop, tuple):
-            object.__setattr__(self, "stop", tuple(self.stop or ()))
+        stop = self.stop
+        try:
+            stop = (stop,) if isinstance(stop, str) else tuple(stop or ())
+        except TypeError:
+            pass
+        if not isinstance(stop, tuple) or not all(isinstance(s, str) for s in stop):
+            raise InputError(f"stop must be a string or a list of strings, got {self.stop!r}")
+        object.__setattr__(self, "stop", stop)
         if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
             raise InputError(f"max_tokens must be an integer >= 1, got {self.max_tokens!r}")
-        if self.temperature < 0:
-            raise InputError(f"temperature must be >= 0 (0 is greedy), got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise InputError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not _is_number(self.temperature) or self.temperature < 0:
+            raise InputError(f"temperature must be >= 0 (0 is greedy), got {self.temperature!r}")
+        if not _is_number(self.top_p) or not 0 < self.top_p <= 1:
+            raise InputError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        if self.seed is not None and not isinstance(self.seed, numbers.Integral):
+            raise InputError(f"seed must be an integer or None (random), got {self.seed!r}")
 
 
 DEFAULT_PARAMS = SamplingParams()
