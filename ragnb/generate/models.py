@@ -125,8 +125,12 @@ def is_installed(entry: RegistryEntry) -> bool:
     return (folder / entry.filename).is_file()
 
 
-def _assembled_path(entry: RegistryEntry) -> Path:
-    return cache_dir("models") / entry.filename
+def _entry_path(entry: RegistryEntry) -> Path:
+    """Where an installed entry's GGUF is: in its package, or (split packages) in the cache,
+    assembled or not yet."""
+    if entry.assembled:
+        return cache_dir("models") / entry.filename
+    return _package_dir(entry.module) / entry.filename  # type: ignore[operator]
 
 
 def _packaged_size(entry: RegistryEntry) -> int | None:
@@ -156,10 +160,8 @@ def model_file(entry: RegistryEntry) -> Path:
             f"model {entry.name!r} is not installed (package {entry.package}): "
             f"run `{entry.install}`"
         )
-    if not entry.assembled:
-        return _package_dir(entry.module) / entry.filename  # type: ignore[operator]
-    target = _assembled_path(entry)
-    if target.is_file() and target.stat().st_size == _packaged_size(entry):
+    target = _entry_path(entry)
+    if not entry.assembled or (target.is_file() and target.stat().st_size == _packaged_size(entry)):
         return target
     return _assemble(entry, target)
 
@@ -373,10 +375,7 @@ def list_models() -> pl.DataFrame:
     for entry in REGISTRY.values():
         installed = is_installed(entry)
         size = _packaged_size(entry) if installed else None
-        if entry.assembled:
-            path = _assembled_path(entry) if installed else None
-        else:
-            path = _package_dir(entry.module) / entry.filename if installed else None  # type: ignore[operator]
+        path = _entry_path(entry) if installed else None
         rows.append(
             {
                 "name": entry.name,
