@@ -20,7 +20,6 @@ import polars as pl
 from ragnb.errors import InputError
 
 ARMS = ("base", "base+rag", "finetuned", "finetuned+rag")
-MAX_ARMS = 4
 SCHEMA = {
     "question": pl.String,
     "arm": pl.String,

@@ -31,12 +31,6 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _MD_HEADING = re.compile(r"^\s*#{1,6}\s+.*$", re.MULTILINE)
 
 
-def _pairs_schema():
-    import polars as pl
-
-    return {"question": pl.String, "answer": pl.String}
-
-
 def _row_from_record(record: Any, where: str) -> dict[str, str]:
     """One JSONL/dict record in any supported layout -> {"question", "answer"(, "split")}.
 
