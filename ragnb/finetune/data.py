@@ -262,13 +262,18 @@ def dataset(
 
             backend = load(model)
         rows = []
+        seen: set[str] = set()
         for chunk in chunks.iter_rows(named=True):
+            if max_pairs is not None and 0 < max_pairs <= len(seen):
+                break  # enough distinct questions: spare the rest (one generation per chunk)
             for pair in pairs_from_chunk(chunk):
                 rows.append({**pair, "chunk_id": chunk["chunk_id"]})
+                seen.add(pair["question"])
             if backend is not None:
                 question = _ask_model_for_question(backend, chunk["text"])
                 answer = first_sentences(chunk["text"])
                 if question and answer:
+                    seen.add(question)
                     rows.append(
                         {
                             "question": question,
