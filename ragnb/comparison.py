@@ -119,6 +119,9 @@ def compare(
     *,
     k: int = 4,
     mode: str = "hybrid",
+    fusion: str | None = None,
+    alpha: float | None = None,
+    where: Any = None,
     max_tokens: int = 128,
     temperature: float = 0.0,
     seed: int | None = 0,
@@ -133,7 +136,7 @@ def compare(
         kb: a KnowledgeBase; without one only the closed-book arms run.
         models: up to one base model and one fine-tuned model (names, paths or FineTuned).
             Arms: base, base+rag, finetuned, finetuned+rag (the +rag arms only with a kb).
-        k, mode: retrieval settings of the +rag arms.
+        k, mode, fusion, alpha, where: retrieval settings of the +rag arms (as in kb.search).
         max_tokens, temperature, seed: sampling, the same for every arm (greedy by default).
         backend: generation backend for every arm ("auto", "llamacpp", "mlx").
         progress: show a tqdm bar over question x arm.
@@ -164,6 +167,9 @@ def compare(
                 question,
                 k=k,
                 mode=mode,
+                fusion=fusion,
+                alpha=alpha,
+                where=where,
                 use_retrieval=use_retrieval,
                 max_tokens=max_tokens,
                 temperature=temperature,

@@ -125,3 +125,9 @@ def test_compare_runs_four_arms_side_by_side(zero_adapter):
 def test_compare_works_without_a_kb_and_checks_models_first():
     with pytest.raises(InputError, match="two base models"):
         ragnb.compare("Why?", models=["default", "default"])
+
+
+def test_compare_hands_its_filter_to_the_search_of_the_rag_arms():
+    kb = ragnb.KnowledgeBase(embedder=None).add(MANUAL, id="kettle")
+    with pytest.raises(InputError, match="unable to find column"):
+        ragnb.compare("Why?", kb=kb, mode="bm25", where=pl.col("no_such_column") == 1)
