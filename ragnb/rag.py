@@ -29,12 +29,11 @@ import polars as pl
 from ragnb.answer import Answer, parse_citations, resolve_citations
 from ragnb.errors import EmptyIndexError, InputError
 from ragnb.generate.base import Backend, GenerationChunk, SamplingParams
-from ragnb.kb import empty_hits
+from ragnb.kb import MODES, empty_hits
 from ragnb.prompt import FittedPrompt, Passage, fit_prompt
 
 SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(SamplingParams))
 DEFAULT_SAMPLING = {"temperature": 0.0, "max_tokens": 256}
-MODES = ("bm25", "dense", "hybrid")
 
 
 @dataclass

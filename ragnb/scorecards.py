@@ -34,6 +34,7 @@ import polars as pl
 
 from ragnb._html import STYLE, esc
 from ragnb.errors import EmptyIndexError, InputError
+from ragnb.kb import MODES
 
 __all__ = ["Scorecard", "scorecard", "admits_not_knowing", "matches_reference", "learn_style"]
 
@@ -438,7 +439,6 @@ class Scorecard:
 # --- running the two arms ---------------------------------------------------------------------
 
 SPLITS = ("train", "paraphrase", "heldout", "new", "absent")
-MODES = ("bm25", "dense", "hybrid")
 
 
 def _ask(rag: Any, qa: QA, split: str, arm: str, marker: StyleMarker, **options: Any) -> dict:
