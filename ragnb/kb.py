@@ -47,24 +47,24 @@ from ragnb.retrieve.bm25 import BM25Index, BM25Settings
 from ragnb.retrieve.dense import cosine_search
 from ragnb.retrieve.embedders import DENSE_INSTALL, Embedder, MiniLMEmbedder, as_embedder, normalize
 from ragnb.retrieve.fuse import convex, rrf
+from ragnb.retrieve.settings import (  # noqa: F401  (the defaults stay importable from here)
+    DEFAULT_ALPHA,
+    DEFAULT_CANDIDATES,
+    DEFAULT_CHUNK_OVERLAP,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_FUSION,
+    DEFAULT_K,
+    DEFAULT_RRF_K,
+    DEFAULT_RRF_WEIGHTS,
+    FUSIONS,
+    MODES,
+    SearchSettings,
+)
 
-# ================================ DEFAULTS ================================
-# Search defaults. The evaluation engineer tunes these against benchmarks/; keep them here.
-DEFAULT_FUSION = "convex"  # "rrf" | "convex": how hybrid mode fuses BM25 and dense
-DEFAULT_ALPHA = 0.7  # convex: weight of dense (0 = BM25 only, 1 = dense only)
-DEFAULT_RRF_K = 60  # rrf: score = sum_i w_i / (k + rank_i), ranks from 1
-DEFAULT_RRF_WEIGHTS = (1.0, 1.0)  # rrf: (bm25 weight, dense weight)
-DEFAULT_CANDIDATES = 100  # hybrid: rows each retriever returns before fusion (at least k)
-DEFAULT_CHUNK_SIZE = 1000  # characters; MiniLM reads ~256 word pieces, about 1,000 characters
-DEFAULT_CHUNK_OVERLAP = 150  # characters of whole sentences repeated from the previous chunk
-# ==========================================================================
-
-__all__ = ["KnowledgeBase", "CHUNK_COLUMNS", "HIT_COLUMNS", "empty_hits"]
+__all__ = ["KnowledgeBase", "SearchSettings", "CHUNK_COLUMNS", "HIT_COLUMNS", "empty_hits"]
 
 FORMAT = "ragnb.knowledge-base"
 FORMAT_VERSION = 1
-MODES = ("bm25", "dense", "hybrid")
-FUSIONS = ("rrf", "convex")
 CHUNK_COLUMNS = ("chunk_id", "doc_id", "source", "title", "heading", "position", "text")
 HIT_COLUMNS = (
     "rank",
@@ -585,7 +585,7 @@ class KnowledgeBase:
     def search(
         self,
         query: str,
-        k: int = 5,
+        k: int | None = None,
         mode: str | None = None,
         fusion: str | None = None,
         alpha: float | None = None,
@@ -594,6 +594,7 @@ class KnowledgeBase:
         candidates: int | None = None,
         rrf_k: float | None = None,
         weights: tuple[float, float] | None = None,
+        settings: SearchSettings | None = None,
     ) -> pl.DataFrame:
         """The `k` best chunks for `query`, best first, as a polars DataFrame.
 
@@ -602,6 +603,7 @@ class KnowledgeBase:
         the chunk), then metadata columns.
 
         Args:
+            k: how many chunks (default DEFAULT_K, 5).
             mode: "bm25", "dense" or "hybrid"; None means hybrid when there is an embedder,
                 else bm25.
             fusion: "rrf" or "convex" (hybrid only; default DEFAULT_FUSION).
@@ -610,70 +612,60 @@ class KnowledgeBase:
                 only rows where it is true are searched.
             candidates: rows each retriever returns before fusion (default DEFAULT_CANDIDATES).
             rrf_k, weights: RRF constant and (bm25, dense) weights.
+            settings: a :class:`SearchSettings` holding all of the above; arguments given
+                explicitly override its fields.
 
         k larger than the (filtered) corpus returns every row that matches; an empty knowledge
-        base raises EmptyIndexError; an empty query raises InputError.
+        base raises EmptyIndexError; an empty query or a bad setting raises InputError.
         """
         if not isinstance(query, str):
             raise InputError(f"query must be a string, got {type(query).__name__}")
         if not query.strip():
             raise InputError("the query is empty: ask a question or give some keywords")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InputError(f"k={k!r} must be a positive integer (e.g. k=5)")
-        mode = mode or ("hybrid" if self._embedder is not None else "bm25")
-        if mode not in MODES:
-            raise InputError(f"mode {mode!r} is unknown: use one of {MODES}")
-        fusion = fusion or DEFAULT_FUSION
-        if fusion not in FUSIONS:
-            raise InputError(f"fusion {fusion!r} is unknown: use one of {FUSIONS}")
-        if mode != "bm25":
+        s = (settings or SearchSettings()).replace(
+            k=k,
+            mode=mode,
+            fusion=fusion,
+            alpha=alpha,
+            where=where,
+            candidates=candidates,
+            rrf_k=rrf_k,
+            weights=weights,
+        )
+        s = s.resolve(self)
+        if s.mode != "bm25":
             self._require_embedder()
         if len(self) == 0:
             raise EmptyIndexError(
                 "the knowledge base holds no chunks: add documents first with kb.add(path_or_text)"
             )
-        mask = self._mask(where)
+        mask = self._mask(s.where)
         if mask is not None and not mask.any():
             return pl.DataFrame(schema=self._hit_schema())
 
-        if candidates is not None and (
-            isinstance(candidates, bool)
-            or not isinstance(candidates, (int, np.integer))
-            or candidates < 1
-        ):
-            raise InputError(f"candidates={candidates!r} must be a positive integer (e.g. 100)")
-        depth = k if mode != "hybrid" else max(k, candidates or DEFAULT_CANDIDATES)
+        depth = s.k if s.mode != "hybrid" else max(s.k, s.candidates)
         bm = dn = None
-        if mode in ("bm25", "hybrid"):
+        if s.mode in ("bm25", "hybrid"):
             weights_mask = None if mask is None else mask.astype(np.float32)
             bm = self._bm25.search(query, depth, weights_mask)
-        if mode in ("dense", "hybrid"):
+        if s.mode in ("dense", "hybrid"):
             if self._pending.any():
                 self.embed()
             dn = cosine_search(self._vectors, self._query_vector(query), depth, mask)
-        if mode == "bm25":
+        if s.mode == "bm25":
             rows, scores = bm
-        elif mode == "dense":
+        elif s.mode == "dense":
             rows, scores = dn
-        elif fusion == "rrf":
-            rows, scores = rrf(
-                [bm[0], dn[0]],
-                k=DEFAULT_RRF_K if rrf_k is None else rrf_k,
-                weights=weights or DEFAULT_RRF_WEIGHTS,
-            )
+        elif s.fusion == "rrf":
+            rows, scores = rrf([bm[0], dn[0]], k=s.rrf_k, weights=s.weights)
         else:
-            rows, scores = convex(bm, dn, DEFAULT_ALPHA if alpha is None else alpha)
-        return self._hits(rows[:k], scores[:k], bm, dn)
+            rows, scores = convex(bm, dn, s.alpha)
+        return self._hits(rows[: s.k], scores[: s.k], bm, dn)
 
     def _mask(self, where) -> np.ndarray | None:
         """Rows where the filter expression is true (null counts as false)."""
         if where is None:
             return None
-        if not isinstance(where, pl.Expr):
-            raise InputError(
-                f"where= must be a polars expression such as "
-                f"pl.col('source').str.contains('faq'), got {type(where).__name__}"
-            )
         try:
             key = where.meta.serialize(format="json")
         except Exception:  # e.g. a Python function inside: fine, just not cached

@@ -412,11 +412,11 @@ def test_search_errors():
     for bad_k in (0, -1, 2.5, True):
         with pytest.raises(InputError, match="k="):
             kb.search("tea", k=bad_k)
-    with pytest.raises(InputError, match="mode 'sparse'"):
+    with pytest.raises(InputError, match="mode='sparse'"):
         kb.search("tea", mode="sparse")
     with pytest.raises(InputError, match="candidates=0"):
         kb.search("tea", mode="bm25", candidates=0)
-    with pytest.raises(InputError, match="fusion 'max'"):
+    with pytest.raises(InputError, match="fusion='max'"):
         kb.search("tea", fusion="max")
     with pytest.raises(InputError, match=r"no embedder.*mode='bm25'"):
         kb.search("tea", mode="hybrid")
