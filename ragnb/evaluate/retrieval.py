@@ -1,4 +1,4 @@
-"""Retrieval evaluation on BEIR-layout folders: recall@k, MRR@10 and nDCG@10 per search mode.
+"""Retrieval metrics on BEIR-layout folders: recall@k, MRR@10 and nDCG@10 per search mode.
 
 A BEIR folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl``
 (``_id``, ``text``) and ``qrels/test.tsv`` (``query-id``, ``corpus-id``, ``score``)::
