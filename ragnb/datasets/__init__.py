@@ -1,7 +1,9 @@
 """Small corpora written for ragnb, shipped inside the package.
 
-The one corpus so far, ``"skymere"``, is the manual of the Skymere S3, a home weather station
-that does not exist. Its facts (a reset code, a pairing PIN, battery days) are made up, so no
+Two corpora: ``"skymere"`` to build and tune on, ``"brightwater"`` to report on (never tune on
+it: it is the unseen test of grounded answers).
+
+``"skymere"`` is the manual of the Skymere S3, a home weather station that does not exist. Its facts (a reset code, a pairing PIN, battery days) are made up, so no
 model can know them from pre-training: a right answer has to come from retrieval or from
 fine-tuning. That makes it the measuring stick of the answer-quality benchmark, the fine-tuning
 benchmark, the scorecard and the teaching notebooks.
@@ -17,19 +19,37 @@ benchmark, the scorecard and the teaching notebooks.
           "heldout"    8 questions about manual facts that no train question covers
           "new_facts"  6 questions answered only by the files in new_facts_dir()
           "absent"     6 questions the manual does not answer (right behaviour: say so)
-        answer     the short reference fact; an answer is right when it contains it, compared
-                   with `contains_answer` (case-insensitive, whitespace-insensitive). Null for
-                   "absent".
+        answer     the short reference fact; an answer is right when it states it, as judged by
+                   ``ragnb.evaluate.matches_reference`` (whole words, numbers by value). Null
+                   for "absent".
         response   a full answer in one fixed style, always starting "Per the Skymere manual: ",
                    the fine-tuning target (so style adaptation can be measured with
                    `STYLE_PREFIX`). For "absent": "Per the Skymere manual: the manual does not say."
         doc_id     the file the fact is in, as the KnowledgeBase names it when the folder is added
                    (its path relative to manual_dir() or new_facts_dir()); null for "absent".
-    contains_answer(text, answer) -> bool
-    says_unknown(text) -> bool         does `text` decline to answer ("not in the context", ...)?
+
+The datasets are data only: judge answers with ``ragnb.evaluate.matches_reference`` and
+``ragnb.evaluate.abstains``.
 
 Every reference answer appears in exactly one file of its folder (checked by the tests), so
 "cited the right document" is well defined.
+
+``"brightwater"`` is six short documents by Brightwater Gear, a made-up maker of battery-powered
+water purifiers: two look-alike models whose specifications differ (the Ripple Solo and the
+Ripple Crew: model code, price, flow, cartridge life, weight, battery hours, warranty), a FAQ,
+firmware release notes, troubleshooting, and care and storage. Facts sit in the middle of
+paragraphs, in lists and in tables; the questions are paraphrased, not copied from the text.
+
+    docs_dir("brightwater") -> Path    6 Markdown files (faq.md, ripple-solo.md, ...)
+    questions(split=None, name="brightwater") -> pl.DataFrame
+        columns: question, answer, doc_id, wrong, split
+        split      "answerable" (37 questions) or "absent" (8 that sound answerable but no
+                   document answers: the right behaviour is to say so)
+        answer     the short reference fact, in exactly one document; null for "absent"
+        doc_id     the file it is in, as kb.add(docs_dir("brightwater")) names it; null for "absent"
+        wrong      distractors (list of strings): values the corpus gives for something else,
+                   mostly the other model's value for the same specification; an answer that
+                   contains one is confusing the two. Never equal to the answer; [] for "absent".
 
 >>> from ragnb import datasets
 >>> sorted(p.name for p in datasets.manual_dir().glob("*.md"))[0]
@@ -40,7 +60,6 @@ Every reference answer appears in exactly one file of its folder (checked by the
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,20 +72,10 @@ if TYPE_CHECKING:  # pragma: no cover
 SPLITS = ("train", "paraphrase", "heldout", "new_facts", "absent")
 STYLE_PREFIX = "Per the Skymere manual:"
 _ROOT = Path(__file__).resolve().parent
-_NAMES = ("skymere",)
-
-# Phrases with which an answer declines: "not in the context", "I don't know", ...
-_UNKNOWN = re.compile(
-    r"\b(?:"
-    r"(?:do(?:es)?\s*n[o']t|did\s*n[o']t|cannot|can't|can\s+not|unable\s+to)\s+"
-    r"(?:say|know|mention|specify|state|provide|contain|include|find|tell|cover|answer|list)"
-    r"|not\s+(?:mentioned|specified|stated|provided|given|covered|listed|included|known|"
-    r"available|found|in\s+the\s+(?:context|manual|document|sources?|text))"
-    r"|no\s+(?:information|mention|details?|data|answer)"
-    r"|unknown"
-    r")\b",
-    re.IGNORECASE,
-)
+# Each corpus's question splits, and the folder kb.add should be given.
+_SPLITS = {"skymere": SPLITS, "brightwater": ("answerable", "absent")}
+_DOCS = {"skymere": "manual", "brightwater": "docs"}
+_NAMES = tuple(_SPLITS)
 
 
 def _corpus(name: str) -> Path:
@@ -84,6 +93,16 @@ def manual_dir(name: str = "skymere") -> Path:
     return _corpus(name) / "manual"
 
 
+def docs_dir(name: str = "brightwater") -> Path:
+    """The folder of corpus `name`'s documents, ready for ``kb.add(docs_dir(name))`` (for
+    "skymere", the manual).
+
+    >>> sorted(p.name for p in docs_dir("brightwater").glob("*.md"))[0]
+    'care-and-storage.md'
+    """
+    return _corpus(name) / _DOCS[name]
+
+
 def new_facts_dir(name: str = "skymere") -> Path:
     """The folder of documents that are NOT part of the manual: add them to a knowledge base
     later to test a knowledge update (the "new_facts" questions are about them)."""
@@ -91,49 +110,31 @@ def new_facts_dir(name: str = "skymere") -> Path:
 
 
 def questions(split: str | None = None, name: str = "skymere") -> pl.DataFrame:
-    """The question set `split` (one of SPLITS), or all splits in SPLITS order when None.
+    """Corpus `name`'s question set `split`, or all its splits in order when None.
 
-    Returns a DataFrame with columns question, answer, response, split, doc_id (see the module
-    docstring); rows keep the file order, so "train" and "paraphrase" line up row by row.
+    Skymere's splits are SPLITS, with columns question, answer, response, split, doc_id;
+    Brightwater's are "answerable" and "absent", with columns question, answer, doc_id, wrong,
+    split (see the module docstring). Rows keep the file order, so Skymere's "train" and
+    "paraphrase" line up row by row.
 
     >>> questions("absent")["answer"].null_count()
     6
+    >>> questions("answerable", name="brightwater").height
+    37
     """
     import polars as pl
 
-    if split is not None and split not in SPLITS:
-        raise InputError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)} or None")
     folder = _corpus(name) / "questions"
+    splits = _SPLITS[name]
+    if split is not None and split not in splits:
+        raise InputError(f"unknown split {split!r}: choose one of {', '.join(splits)} or None")
     rows = []
-    for part in SPLITS if split is None else (split,):
+    for part in splits if split is None else (split,):
         rows += [{**record, "split": part} for _, record in read_jsonl(folder / f"{part}.jsonl")]
-    schema = {column: pl.String for column in ("question", "answer", "response", "split", "doc_id")}
+    if name == "brightwater":
+        columns = ("question", "answer", "doc_id", "wrong", "split")
+        schema = {c: pl.String for c in columns} | {"wrong": pl.List(pl.String)}
+    else:
+        columns = ("question", "answer", "response", "split", "doc_id")
+        schema = {c: pl.String for c in columns}
     return pl.DataFrame(rows, schema=schema)
-
-
-def _normalise(text: str) -> str:
-    # Case, whitespace, Unicode minus and non-breaking spaces all vary between models' outputs.
-    text = text.lower().replace("\u2212", "-").replace("\u2013", "-")
-    return re.sub(r"\s+", "", text)
-
-
-def contains_answer(text: str, answer: str) -> bool:
-    """Whether `text` contains the reference `answer`, ignoring case and whitespace.
-
-    >>> contains_answer("Each tip records 0.3mm of rain.", "0.3 mm")
-    True
-    >>> contains_answer("The code is 4417.", "4471")
-    False
-    """
-    return _normalise(answer) in _normalise(text)
-
-
-def says_unknown(text: str) -> bool:
-    """Whether `text` declines to answer: the right behaviour for an "absent" question.
-
-    >>> says_unknown("The manual does not say how much it costs.")
-    True
-    >>> says_unknown("It costs 199 dollars.")
-    False
-    """
-    return bool(_UNKNOWN.search(text))
