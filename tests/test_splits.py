@@ -1,23 +1,24 @@
-"""Dev/test splits of the shared evaluation sets and bootstrap intervals (benchmarks/_common)."""
+"""Dev/test splits of the shared evaluation sets and bootstrap intervals (ragnb.evaluate.splits)."""
 
 from __future__ import annotations
 
 import json
 import random
-import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from _common import (  # noqa: E402
-    SPLITS_DIR,
+from ragnb.evaluate import BeirSet
+from ragnb.evaluate.splits import (
     bootstrap_interval,
     paired_difference,
     per_query,
     split_queries,
+    subset,
 )
+
+SPLITS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "splits"
 
 
 def test_split_is_deterministic_disjoint_and_half():
@@ -82,3 +83,19 @@ def test_per_query_means_match_score_run():
     arrays = per_query(run, qrels, ["q1", "q2", "q3"], ks=[1, 2])
     means = {name: round(float(values.mean()), 4) for name, values in arrays.items()}
     assert means == score_run(run, qrels, ks=[1, 2])
+
+
+def test_subset_keeps_the_corpus_and_one_half_of_the_queries():
+    ids = [f"q{i}" for i in range(10)]
+    data = BeirSet(
+        name="toy",
+        corpus=pl.DataFrame({"doc_id": ["d"], "title": [""], "text": ["x"]}),
+        queries=pl.DataFrame({"query_id": ids, "text": ids}),
+        qrels={q: {"d": 1} for q in ids},
+    )
+    dev, test = subset(data, "dev"), subset(data, "test")
+    assert dev.corpus.equals(data.corpus)
+    assert set(dev.qrels) == set(dev.queries["query_id"]) == set(split_queries(ids, "toy")["dev"])
+    assert set(dev.qrels).isdisjoint(test.qrels) and len(dev.qrels) + len(test.qrels) == 10
+    with pytest.raises(ValueError):
+        subset(data, "train")
