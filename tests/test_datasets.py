@@ -96,16 +96,17 @@ BRIGHTWATER = _files(datasets.docs_dir("brightwater"))
 ANSWERABLE = datasets.questions("answerable", name="brightwater")
 ABSENT = datasets.questions("absent", name="brightwater")
 
-# What a document would have to mention to answer each absent question (same order as the file).
+# Per absent question (file order): a word that shows what it asks, and what a document would
+# have to mention to answer it.
 ABSENT_TOPICS = [
-    r"\bcolou?rs?\b",
-    r"cartridges?\s+(?:costs?|prices?)|(?:price|cost) of [^.]*cartridge",
-    r"\bfound(?:ed|er|ers)\b|\bceo\b",
-    r"\baltitude\b|\belevation\b|above sea",
-    r"\bdecibels?\b|\bdb\b|\bnoise\b|\bloud",
-    r"\b(?:19|20)\d\d\b",
-    r"\bunited states\b|\busa\b|\bamerica\b",
-    r"android\s+\d|\bandroid version",
+    ("colours", r"\bcolou?rs?\b"),
+    ("price", r"cartridges?\s+(?:costs?|prices?)|(?:price|cost) of [^.]*cartridge"),
+    ("founded", r"\bfound(?:ed|er|ers)\b|\bceo\b"),
+    ("altitude", r"\baltitude\b|\belevation\b|above sea"),
+    ("decibels", r"\bdecibels?\b|\bdb\b|\bnoise\b|\bloud"),
+    ("year", r"\b(?:19|20)\d\d\b|\b(?:launched|released|on sale) in\b"),
+    ("United States", r"\bunited states\b|\busa\b|\bamerica\b"),
+    ("Android", r"android\s+\d|\bandroid version"),
 ]
 
 
@@ -163,8 +164,8 @@ def test_no_brightwater_document_answers_an_absent_question():
     assert ABSENT["answer"].null_count() == ABSENT["doc_id"].null_count() == ABSENT.height
     assert ABSENT["wrong"].list.len().sum() == 0
     assert len(ABSENT_TOPICS) == ABSENT.height
-    for question, topic in zip(ABSENT["question"], ABSENT_TOPICS, strict=True):
-        assert re.search(topic, question, re.IGNORECASE), (question, topic)  # the topic is asked
+    for question, (asked, topic) in zip(ABSENT["question"], ABSENT_TOPICS, strict=True):
+        assert asked in question
         for name, text in BRIGHTWATER.items():
             assert not re.search(topic, text, re.IGNORECASE), (question, name)
 

@@ -3,10 +3,11 @@
 Two corpora: ``"skymere"`` to build and tune on, ``"brightwater"`` to report on (never tune on
 it: it is the unseen test of grounded answers).
 
-``"skymere"`` is the manual of the Skymere S3, a home weather station that does not exist. Its facts (a reset code, a pairing PIN, battery days) are made up, so no
-model can know them from pre-training: a right answer has to come from retrieval or from
-fine-tuning. That makes it the measuring stick of the answer-quality benchmark, the fine-tuning
-benchmark, the scorecard and the teaching notebooks.
+``"skymere"`` is the manual of the Skymere S3, a home weather station that does not exist. Its
+facts (a reset code, a pairing PIN, battery days) are made up, so no model can know them from
+pre-training: a right answer has to come from retrieval or from fine-tuning. That makes it the
+measuring stick of the answer-quality benchmark, the fine-tuning benchmark, the scorecard and the
+teaching notebooks.
 
     manual_dir("skymere") -> Path      13 Markdown files, one chapter each (01-overview.md, ...)
     new_facts_dir("skymere") -> Path   2 files NOT in the manual (firmware notes, an accessory),
@@ -50,6 +51,7 @@ paragraphs, in lists and in tables; the questions are paraphrased, not copied fr
         wrong      distractors (list of strings): values the corpus gives for something else,
                    mostly the other model's value for the same specification; an answer that
                    contains one is confusing the two. Never equal to the answer; [] for "absent".
+                   Judge with ``matches_reference(text, answer, wrong)``.
 
 >>> from ragnb import datasets
 >>> sorted(p.name for p in datasets.manual_dir().glob("*.md"))[0]
