@@ -36,7 +36,7 @@ from traitlets import Bool, CFloat, CInt, Enum, TraitError, Unicode
 from ragnb import _html
 from ragnb._magic_parse import interpolate
 from ragnb.errors import RagnbError
-from ragnb.kb import FUSIONS, MODES
+from ragnb.retrieve.settings import FUSIONS, MODES, SearchSettings
 
 SUBCOMMANDS = {
     "add": "add files, folders, text or a DataFrame variable to the knowledge base",
@@ -272,34 +272,27 @@ class RagMagics(Magics):
     # ------------------------------------------------------------ %%rag
 
     def _retrieval(self, args: argparse.Namespace, kb) -> dict[str, Any]:
-        """The retrieval keyword arguments of RAG.ask / kb.search, from options over settings."""
-        k = self.top_k if args.k is None else args.k
-        if k < 1:
-            raise UsageError(f"--k {k} is below 1: retrieve at least one chunk, e.g. --k 4")
-        mode = self._mode(kb, args.mode)
-        if mode not in MODES:
-            raise UsageError(
-                f"--mode {mode!r} is not one of {', '.join(MODES)}: e.g. --mode hybrid"
-            )
-        fusion = args.fusion or self.fusion
-        if fusion is not None and fusion not in FUSIONS:
-            raise UsageError(
-                f"--fusion {fusion!r} is not one of {', '.join(FUSIONS)}: e.g. --fusion rrf"
-            )
-        alpha = self.alpha if args.alpha is None else args.alpha
-        if alpha is not None and not 0.0 <= alpha <= 1.0:
-            raise UsageError(f"--alpha {alpha} is outside 0..1: e.g. --alpha 0.5")
-        where = None
-        if args.where:
-            from ragnb.filters import parse_where
+        """The retrieval keyword arguments of RAG.ask / kb.search, from options over settings,
+        checked by SearchSettings (so a bad value reads as it does in Python)."""
+        with _usage_errors():
+            where = None
+            if args.where:
+                from ragnb.filters import parse_where
 
-            with _usage_errors():
                 where = parse_where(_unquote(args.where), kb.chunks.columns)
-        return {"k": k, "mode": mode, "fusion": fusion, "alpha": alpha, "where": where}
+            s = SearchSettings(
+                k=self.top_k if args.k is None else args.k,
+                mode=args.mode or self.mode,
+                fusion=args.fusion or self.fusion,
+                alpha=self.alpha if args.alpha is None else args.alpha,
+                where=where,
+            ).resolve(kb)
+        return {"k": s.k, "mode": s.mode, "fusion": s.fusion, "alpha": s.alpha, "where": s.where}
 
     def _mode(self, kb, requested: str | None = None) -> str:
         """The option, else the setting, else what the knowledge base can do."""
-        return requested or self.mode or ("hybrid" if kb.embedder is not None else "bm25")
+        with _usage_errors():
+            return SearchSettings(mode=requested or self.mode).resolve(kb).mode
 
     def _sampling(self, args: argparse.Namespace) -> dict[str, Any]:
         max_tokens = self.max_tokens if args.max_tokens is None else args.max_tokens

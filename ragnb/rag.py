@@ -29,8 +29,9 @@ import polars as pl
 from ragnb.answer import Answer, parse_citations, resolve_citations
 from ragnb.errors import EmptyIndexError, InputError
 from ragnb.generate.base import Backend, GenerationChunk, SamplingParams
-from ragnb.kb import MODES, empty_hits
+from ragnb.kb import empty_hits
 from ragnb.prompt import FittedPrompt, Passage, fit_prompt
+from ragnb.retrieve.settings import SearchSettings
 
 SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(SamplingParams))
 DEFAULT_SAMPLING = {"temperature": 0.0, "max_tokens": 256}
@@ -101,7 +102,7 @@ class RAG:
         self,
         question: str,
         k: int = 4,
-        mode: str = "hybrid",
+        mode: str | None = None,
         fusion: str | None = None,
         alpha: float | None = None,
         where: Any = None,
@@ -114,7 +115,9 @@ class RAG:
         Args:
             question: the question.
             k: how many chunks to retrieve; fewer reach the prompt if they do not fit.
-            mode, fusion, alpha, where: passed to ``kb.search``.
+            mode, fusion, alpha, where: passed to ``kb.search`` (checked by
+                :class:`SearchSettings`); mode None is hybrid when the knowledge base has an
+                embedder, else bm25.
             use_retrieval: False for the closed-book answer (no kb needed).
             stream: True returns an :class:`AnswerStream` instead of an :class:`Answer`.
             **sampling: temperature, max_tokens, top_p, seed, stop for this call.
@@ -134,12 +137,15 @@ class RAG:
         # None means "the RAG's default", except for seed, where None means random.
         overrides = {key: v for key, v in sampling.items() if v is not None or key == "seed"}
         params = self._params({**dataclasses.asdict(self.sampling), **overrides})
+        search = None
         if use_retrieval:
-            self._check_retrieval(k, mode)
+            search = SearchSettings(k=k, mode=mode, fusion=fusion, alpha=alpha, where=where)
+            self._check_retrieval()
+            search = search.resolve(self.kb)
         started = time.perf_counter()
         hits, retrieval_ms = empty_hits(), 0.0
-        if use_retrieval:
-            hits = self.kb.search(question, k=k, mode=mode, fusion=fusion, alpha=alpha, where=where)
+        if search is not None:
+            hits = self.kb.search(question, settings=search)
             retrieval_ms = (time.perf_counter() - started) * 1000
         backend = self.backend
         passages = None
@@ -164,7 +170,7 @@ class RAG:
             params=params,
             fitted=fitted,
             hits=hits,
-            mode=mode if use_retrieval else None,
+            mode=search.mode if search is not None else None,
             closed_book=not use_retrieval,
             started=started,
             retrieval_ms=retrieval_ms,
@@ -180,16 +186,12 @@ class RAG:
             )
         return SamplingParams(**values)
 
-    def _check_retrieval(self, k: int, mode: str) -> None:
+    def _check_retrieval(self) -> None:
         if self.kb is None:
             raise InputError(
                 "this RAG has no knowledge base: create it with RAG(kb), "
                 "or ask with use_retrieval=False"
             )
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise InputError(f"k must be a positive integer, got {k!r}")
-        if mode not in MODES:
-            raise InputError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         if _kb_size(self.kb) == 0:
             raise EmptyIndexError(
                 "the knowledge base is empty (0 chunks): add documents with kb.add(path_or_texts) "

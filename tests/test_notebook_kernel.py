@@ -89,7 +89,7 @@ def test_rag_cell_streams_then_shows_escaped_answer_and_one_line_errors(tmp_path
     # a UsageError is one line on stderr, no traceback, no error output
     assert not [o for o in error_cell.outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in error_cell.outputs if o.output_type == "stream")
-    assert text.strip().startswith("UsageError: --mode 'fuzzy'")
+    assert text.strip().startswith("UsageError: mode='fuzzy'")
     assert len(text.strip().splitlines()) == 1 and "Traceback" not in text
 
     search_html = search_cell.outputs[0].data["text/html"]

@@ -50,6 +50,12 @@ def test_ask_returns_a_cited_answer_over_the_retrieved_chunks(rag, kb):
     assert not answer.closed_book
 
 
+def test_no_mode_means_what_the_knowledge_base_can_do(rag, kb):
+    # kb has no embedder: a RAG over it answers with BM25 without being told (#10)
+    answer = RAG(kb, model="smollm2-135m", backend="llamacpp", max_tokens=4).ask(QUESTION)
+    assert answer.mode == "bm25" and answer.hits.equals(kb.search(QUESTION, k=4, mode="bm25"))
+
+
 def test_temperature_zero_is_repeatable_and_per_call_options_apply(rag):
     first = rag.ask(QUESTION, k=2, mode="bm25")
     again = rag.ask(QUESTION, k=2, mode="bm25")
@@ -138,9 +144,9 @@ def test_bad_input_gives_clear_errors_and_the_session_stays_usable(rag, tmp_path
         RAG(None).ask(QUESTION)
     with pytest.raises(InputError, match="non-empty"):
         rag.ask("   ")
-    with pytest.raises(InputError, match="k must be"):
+    with pytest.raises(InputError, match="k=0 must be"):
         rag.ask(QUESTION, k=0)
-    with pytest.raises(InputError, match="unknown mode"):
+    with pytest.raises(InputError, match="mode=.fuzzy. is unknown"):
         rag.ask(QUESTION, mode="fuzzy")
     with pytest.raises(InputError, match="unknown sampling option temprature"):
         rag.ask(QUESTION, temprature=0.5)
