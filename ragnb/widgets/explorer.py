@@ -23,30 +23,12 @@ import traitlets
 from ragnb._html import esc
 from ragnb.errors import InputError, RagnbError, require
 from ragnb.filters import parse_where
-from ragnb.kb import (
-    DEFAULT_ALPHA,
-    DEFAULT_CANDIDATES,
-    DEFAULT_FUSION,
-    DEFAULT_RRF_K,
-    DEFAULT_RRF_WEIGHTS,
-    FUSIONS,
-    MODES,
-)
+from ragnb.retrieve.settings import DEFAULT_ALPHA, DEFAULT_FUSION, FUSIONS, MODES, SearchSettings
 from ragnb.widgets.composition import composition
 from ragnb.widgets.render import composition_html, hits_html, number, wrap
 
 K_MAX = 50
-
-
-def _kb_defaults() -> dict[str, Any]:
-    """The search defaults of ragnb.kb (fusion, alpha, RRF constants, candidate depth)."""
-    return {
-        "fusion": DEFAULT_FUSION,
-        "alpha": DEFAULT_ALPHA,
-        "rrf_k": DEFAULT_RRF_K,
-        "weights": DEFAULT_RRF_WEIGHTS,
-        "candidates": DEFAULT_CANDIDATES,
-    }
+_SEARCHED = ("k", "mode", "fusion", "alpha")  # the traits SearchSettings checks
 
 
 def _one_line(exc: BaseException) -> str:
@@ -65,11 +47,12 @@ class ExplorerState(traitlets.HasTraits):
     no hits; a bad `where` or search error empties `hits` and puts a one-line message in `error`.
     """
 
+    # mode, k, fusion and alpha are checked by SearchSettings (see _check), as kb.search does
     query = traitlets.Unicode("")
-    mode = traitlets.Enum(MODES, default_value="hybrid")
+    mode = traitlets.Unicode("hybrid")
     k = traitlets.Int(5)
-    fusion = traitlets.Enum(FUSIONS, default_value="rrf")
-    alpha = traitlets.Float(0.5)
+    fusion = traitlets.Unicode(DEFAULT_FUSION)
+    alpha = traitlets.Float(DEFAULT_ALPHA)
     where = traitlets.Unicode("")
 
     error = traitlets.Unicode("")
@@ -80,46 +63,36 @@ class ExplorerState(traitlets.HasTraits):
     def __init__(self, kb: Any, **settings: Any):
         super().__init__()
         self.kb = kb
-        self.defaults = _kb_defaults()
         self.hits: pl.DataFrame | None = (
             None  # a plain attribute: DataFrames do not compare as bool
         )
         self.ranges: dict[str, tuple[float, float]] | None = (
             None  # convex: candidates' score ranges
         )
-        # Unset settings follow the knowledge base: its fusion defaults; hybrid if it can embed.
-        settings = {k: v for k, v in settings.items() if v is not None}
-        settings.setdefault("fusion", self.defaults["fusion"])
-        settings.setdefault("alpha", self.defaults["alpha"])
-        settings.setdefault(
-            "mode", "hybrid" if getattr(kb, "embedder", None) is not None else "bm25"
-        )
+        unknown = sorted(set(settings) - {"query", "mode", "k", "fusion", "alpha", "where"})
+        if unknown:
+            raise InputError(
+                f"unknown explorer setting {unknown[0]!r}: use query, mode, k, fusion, alpha, where"
+            )
+        # Unset settings are SearchSettings' defaults; mode is hybrid if the kb can embed.
+        checked = SearchSettings(**{n: settings.get(n) for n in _SEARCHED}).resolve(kb)
+        settings = {key: v for key, v in settings.items() if v is not None}
+        settings.update({n: getattr(checked, n) for n in _SEARCHED})
         with self.hold_trait_notifications():
             for name, value in settings.items():
-                if name not in ("query", "mode", "k", "fusion", "alpha", "where"):
-                    raise InputError(
-                        f"unknown explorer setting {name!r}: "
-                        "use query, mode, k, fusion, alpha, where"
-                    )
                 setattr(self, name, value)
         self.observe(
             self._settings_changed, names=["query", "mode", "k", "fusion", "alpha", "where"]
         )
         self.refresh()
 
-    @traitlets.validate("k")
-    def _check_k(self, proposal):
-        k = proposal["value"]
-        if not 1 <= k <= K_MAX:
-            raise InputError(f"k={k} is outside 1..{K_MAX}: pick a k in that range")
-        return k
-
-    @traitlets.validate("alpha")
-    def _check_alpha(self, proposal):
-        alpha = proposal["value"]
-        if not 0.0 <= alpha <= 1.0:
-            raise InputError(f"alpha={alpha} is outside 0..1: it is the weight of dense retrieval")
-        return alpha
+    @traitlets.validate(*_SEARCHED)
+    def _check(self, proposal):
+        name, value = proposal["trait"].name, proposal["value"]
+        value = getattr(SearchSettings(**{name: value}), name)
+        if name == "k" and value > K_MAX:
+            raise InputError(f"k={value} is above {K_MAX}, the explorer's most: pick a smaller k")
+        return value
 
     def _settings_changed(self, change) -> None:
         # alpha only matters for the convex blend, fusion only for hybrid: skip needless searches.
@@ -129,15 +102,16 @@ class ExplorerState(traitlets.HasTraits):
             return
         self.refresh()
 
+    def settings(self) -> SearchSettings:
+        """The SearchSettings of the current traits (the filter box parsed)."""
+        return SearchSettings(
+            k=self.k, mode=self.mode, fusion=self.fusion, alpha=self.alpha, where=self.where_expr()
+        )
+
     def search_args(self) -> dict[str, Any]:
         """The keyword arguments of `kb.search` / `rag.ask` for the current settings."""
-        args: dict[str, Any] = {"k": self.k, "mode": self.mode}
-        if self.mode == "hybrid":
-            args["fusion"] = self.fusion
-            if self.fusion == "convex":
-                args["alpha"] = self.alpha
-        args["where"] = self.where_expr()
-        return args
+        s = self.settings()
+        return {"k": s.k, "mode": s.mode, "fusion": s.fusion, "alpha": s.alpha, "where": s.where}
 
     def where_expr(self) -> pl.Expr | None:
         """The filter box parsed into a Polars expression (None when blank)."""
@@ -151,11 +125,11 @@ class ExplorerState(traitlets.HasTraits):
         if self.query.strip():
             self.searching = True
             try:
-                args = self.search_args()
-                hits = self.kb.search(self.query, **args)
+                search = self.settings()
+                hits = self.kb.search(self.query, settings=search)
                 self.searches += 1
-                if args.get("fusion") == "convex":
-                    ranges = self.candidate_ranges(args)
+                if search.mode == "hybrid" and search.fusion == "convex":
+                    ranges = self.candidate_ranges(search)
             except (RagnbError, pl.exceptions.PolarsError) as exc:
                 error = str(exc) if isinstance(exc, RagnbError) else _one_line(exc)
             finally:
@@ -163,13 +137,13 @@ class ExplorerState(traitlets.HasTraits):
         self.hits, self.ranges, self.error = hits, ranges, error
         self.revision += 1
 
-    def candidate_ranges(self, args: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    def candidate_ranges(self, search: SearchSettings) -> dict[str, tuple[float, float]]:
         """(lowest, highest) score of each retriever's candidate list before convex fusion,
         found by searching each retriever alone at the fusion's candidate depth."""
-        depth = max(self.k, self.defaults["candidates"])
+        depth = max(self.k, search.candidates)
         ranges = {}
         for name in ("bm25", "dense"):
-            single = self.kb.search(self.query, k=depth, mode=name, where=args["where"])
+            single = self.kb.search(self.query, k=depth, mode=name, where=search.where)
             scores = single["score"]
             ranges[name] = (scores.min(), scores.max()) if len(scores) else (0.0, 0.0)
         return ranges
@@ -179,14 +153,14 @@ class ExplorerState(traitlets.HasTraits):
         """Per hit, the BM25 and dense parts of its score (the bars of the plot)."""
         if self.hits is None:
             return None
-        d = self.defaults
+        d = SearchSettings()
         return composition(
             self.hits,
             self.mode,
             self.fusion,
             self.alpha,
-            rrf_k=d["rrf_k"],
-            weights=d["weights"],
+            rrf_k=d.rrf_k,
+            weights=d.weights,
             ranges=self.ranges,
         )
 
