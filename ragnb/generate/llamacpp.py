@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import contextlib
 import ctypes
 import logging
 import os
@@ -77,6 +78,41 @@ def _quiet_llama_logs(llama_cpp) -> None:
     llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
 
 
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+@contextlib.contextmanager
+def _without_extra_buffers(llama_cpp):
+    """Load with llama.cpp's extra buffer types (weight repacking, AMX) off on CPUs that
+    advertise AMX: on the Firecracker VMs this project runs on, the AMX matmul's first
+    `ldtilecfg` is a general protection fault (a segfault on any prompt of 2+ tokens), although
+    CPUID, XCR0 and arch_prctl all say AMX is there. Elsewhere nothing changes."""
+    if "amx_tile" not in _cpu_flags():
+        yield
+        return
+    module = llama_cpp.llama_cpp
+    default = module.llama_model_default_params
+
+    def params():
+        value = default()
+        value.use_extra_bufts = False
+        return value
+
+    module.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        module.llama_model_default_params = default
+
+
 def check_gguf_file(path: Path) -> None:
     """Raise ModelError unless `path` is an existing file that starts like a GGUF file.
 
@@ -134,14 +170,15 @@ class LlamaCppBackend(TokenizedBackend):
         self._llama_cpp = llama_cpp
         _quiet_llama_logs(llama_cpp)
         try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(ref.path),
-                n_ctx=n_ctx or DEFAULT_N_CTX,
-                n_threads=threads,
-                n_threads_batch=threads,
-                lora_path=lora_path,
-                verbose=False,
-            )
+            with _without_extra_buffers(llama_cpp):
+                self._llm = llama_cpp.Llama(
+                    model_path=str(ref.path),
+                    n_ctx=n_ctx or DEFAULT_N_CTX,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    lora_path=lora_path,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             what = f"{ref.path} with adapter {lora_path}" if lora_path else str(ref.path)
             raise ModelError(
