@@ -3,15 +3,18 @@
 transformers loads the same GGUF file the llama.cpp backend runs (``gguf_file=``, dequantized
 to fp32); PEFT adds LoRA matrices to every linear layer; a plain training loop updates them with
 the loss on the answer tokens only. The result is saved three ways: a PEFT folder, a llama.cpp
-adapter GGUF (see export.py) and the checkpoint that ``resume=True`` restarts from.
+adapter GGUF (see export.py) and the checkpoint that ``resume=True`` restarts from
+(safetensors and JSON: resuming never unpickles anything).
 """
 
 from __future__ import annotations
 
 import gc
 import importlib.util
+import json
 import math
 import os
+import re
 import resource
 import shutil
 import time
@@ -138,6 +141,122 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# A checkpoint is JSON plus safetensors: nothing in it is unpickled, so a model folder copied
+# from someone else cannot run code when training resumes (torch.load would).
+STATE_JSON = "state.json"
+_KINDS = ("adapter", "optimizer")
+_FILE = re.compile(r"^(adapter|optimizer)-[0-9]{7}\.safetensors$")  # a name in the folder, no path
+
+
+def read_checkpoint(checkpoint: Path, fingerprint: dict, steps: int) -> dict | None:
+    """The checkpoint's state.json when it was made from the same inputs, else None (no
+    checkpoint) or InputError (another run's checkpoint, an unreadable or old pickle one)."""
+    state_path = checkpoint / STATE_JSON
+    if not state_path.is_file():
+        if (checkpoint / "state.pt").exists():
+            raise InputError(
+                f"the checkpoint in {checkpoint} is an old state.pt (a pickle, which ragnb no "
+                "longer loads because it can run code): pass resume=False to start over"
+            )
+        return None
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        if not isinstance(state, dict):
+            raise ValueError("state.json is not an object")
+        if state.get("fingerprint") != fingerprint:
+            raise InputError(
+                f"the checkpoint in {checkpoint} was made with other data or hyperparameters: "
+                "pass resume=False to start over, or the same arguments to continue"
+            )
+        step, losses, seconds = state["step"], state["losses"], state["seconds"]
+        if not (isinstance(step, int) and 0 <= step <= steps):
+            raise ValueError(f"step {step!r} is not in 0..{steps}")
+        if not (isinstance(losses, list) and all(isinstance(x, (int, float)) for x in losses)):
+            raise ValueError("losses is not a list of numbers")
+        if not isinstance(seconds, (int, float)) or not isinstance(state["param_groups"], list):
+            raise ValueError("seconds or param_groups has the wrong type")
+        files = state["files"]
+        if not (
+            isinstance(files, dict)
+            and all(isinstance(files.get(k), str) and _FILE.match(files[k]) for k in _KINDS)
+        ):
+            raise ValueError("files does not name the adapter and optimizer .safetensors")
+    except (OSError, ValueError, KeyError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(
+            f"the checkpoint in {checkpoint} cannot be read ({type(exc).__name__}: {exc}): "
+            "pass resume=False to start over"
+        ) from None
+    return state
+
+
+def load_checkpoint_tensors(checkpoint: Path, state: dict) -> tuple[dict, dict]:
+    """(adapter state dict, optimizer state dict) of a checkpoint `read_checkpoint` accepted."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        adapter = load_file(str(checkpoint / state["files"]["adapter"]))
+        flat = load_file(str(checkpoint / state["files"]["optimizer"]))
+    except (OSError, SafetensorError) as exc:
+        raise InputError(
+            f"the checkpoint in {checkpoint} cannot be read ({exc}): pass resume=False to "
+            "start over"
+        ) from None
+    per_param: dict[int, dict] = {}
+    for key, tensor in flat.items():  # "3.exp_avg" -> state[3]["exp_avg"]
+        index, _, name = key.partition(".")
+        if not index.isdigit():
+            raise InputError(f"the checkpoint in {checkpoint} holds an unknown tensor {key!r}")
+        per_param.setdefault(int(index), {})[name] = tensor
+    return adapter, {"state": per_param, "param_groups": state["param_groups"]}
+
+
+def write_checkpoint(
+    checkpoint: Path,
+    *,
+    fingerprint: dict,
+    adapter: dict,
+    optimizer_state: dict,
+    step: int,
+    losses: list,
+    seconds: float,
+) -> None:
+    """Write the training state as safetensors (tensors) and state.json (the rest); state.json
+    goes last, so a checkpoint is only read once all its files are complete."""
+    from safetensors.torch import save_file
+
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    flat = {
+        f"{index}.{name}": value.detach().contiguous()
+        for index, values in optimizer_state["state"].items()
+        for name, value in values.items()
+    }
+    # tensors go to files named by step, so the state.json in place always names a complete set
+    files = {
+        "adapter": f"adapter-{step:07d}.safetensors",
+        "optimizer": f"optimizer-{step:07d}.safetensors",
+    }
+    for kind, tensors in (("adapter", adapter), ("optimizer", flat)):
+        tensors = {k: v.detach().contiguous() for k, v in tensors.items()}
+        save_file(tensors, str(checkpoint / f"{files[kind]}.tmp"))
+        os.replace(checkpoint / f"{files[kind]}.tmp", checkpoint / files[kind])
+    state = {
+        "fingerprint": fingerprint,
+        "step": step,
+        "losses": losses,
+        "seconds": seconds,
+        "param_groups": optimizer_state["param_groups"],
+        "files": files,
+    }
+    (checkpoint / f"{STATE_JSON}.tmp").write_text(json.dumps(state), encoding="utf-8")
+    os.replace(checkpoint / f"{STATE_JSON}.tmp", checkpoint / STATE_JSON)
+    for old in checkpoint.glob("*.safetensors"):
+        if old.name not in files.values():
+            old.unlink(missing_ok=True)
+
+
 def train(
     rows: Sequence[tuple[str, str]],
     *,
@@ -170,6 +289,9 @@ def train(
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(hp["seed"])
 
+    # the checkpoint's JSON is read and its fingerprint checked before any model is loaded
+    checkpoint = out_dir / "checkpoint"
+    state = read_checkpoint(checkpoint, fingerprint, steps) if resume else None
     tokenizer = load_tokenizer(gguf_path)
     examples = [encode_pair(tokenizer, q, a, hp["max_length"]) for q, a in rows]
     model = load_model(gguf_path)
@@ -185,31 +307,29 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=hp["learning_rate"], weight_decay=0.0)
 
-    checkpoint = out_dir / "checkpoint"
     start, losses, seconds_before = 0, [], 0.0
-    if resume and (checkpoint / "state.pt").is_file():
-        state = torch.load(checkpoint / "state.pt", weights_only=False)
-        if state["fingerprint"] != fingerprint:
+    if state is not None:
+        adapter, optimizer_state = load_checkpoint_tensors(checkpoint, state)
+        try:
+            set_peft_model_state_dict(model, adapter)
+            optimizer.load_state_dict(optimizer_state)
+        except (ValueError, KeyError, RuntimeError) as exc:
             raise InputError(
-                f"the checkpoint in {checkpoint} was made with other data or hyperparameters: "
-                "pass resume=False to start over, or the same arguments to continue"
-            )
-        set_peft_model_state_dict(model, state["adapter"])
-        optimizer.load_state_dict(state["optimizer"])
+                f"the checkpoint in {checkpoint} does not fit this model ({type(exc).__name__}): "
+                "pass resume=False to start over"
+            ) from None
         start, losses, seconds_before = state["step"], state["losses"], state["seconds"]
 
     def save_checkpoint(step: int, seconds: float) -> None:
-        checkpoint.mkdir(parents=True, exist_ok=True)
-        state = {
-            "fingerprint": fingerprint,
-            "adapter": get_peft_model_state_dict(model),
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "losses": losses,
-            "seconds": seconds,
-        }
-        torch.save(state, checkpoint / "state.pt.tmp")
-        os.replace(checkpoint / "state.pt.tmp", checkpoint / "state.pt")
+        write_checkpoint(
+            checkpoint,
+            fingerprint=fingerprint,
+            adapter=get_peft_model_state_dict(model),
+            optimizer_state=optimizer.state_dict(),
+            step=step,
+            losses=losses,
+            seconds=seconds,
+        )
 
     model.train()
     started = time.perf_counter()
