@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 
+# JupyterLab's variables with light fallbacks, so the dark theme works; ".ragnb table td"
+# outranks JupyterLab's ".jp-RenderedHTMLCommon td {text-align: right}" (one more element).
+# The translucent mark reads on light and dark backgrounds alike.
 STYLE = (
     "<style>.ragnb table{border-collapse:collapse;font-size:0.9em}"
-    ".ragnb th,.ragnb td{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}"
-    ".ragnb .muted{color:#888}.ragnb mark{background:#fff3a3}</style>"
+    ".ragnb table th,.ragnb table td{border:1px solid var(--jp-border-color2,#ddd);"
+    "padding:2px 6px;text-align:left;vertical-align:top}"
+    ".ragnb .muted{color:var(--jp-ui-font-color2,#888)}"
+    ".ragnb mark{background:rgba(255,196,0,0.35);color:inherit}</style>"
 )
 
 
@@ -21,6 +27,27 @@ def esc(value: object) -> str:
     if value is None:
         return '<span class="muted">–</span>'
     return html.escape(str(value), quote=True)
+
+
+# Terminal escape sequences (CSI "ESC [ ... letter", OSC "ESC ] ... BEL or ESC \\", other
+# "ESC x") and every other C0/C1 control but tab and newline: a document must not recolour,
+# retitle or rewrite the terminal or log that shows its text/plain output.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b.?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def plain(text: object) -> str:
+    """`text` safe for a terminal: escape sequences and control characters removed.
+
+    >>> plain("ok \\x1b[31mred\\x1b[0m \\x1b]0;title\\x07done\\r")
+    'ok red done'
+    """
+    return _CONTROL.sub("", str(text))
 
 
 def shorten(text: str, limit: int = 300) -> str:

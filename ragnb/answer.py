@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from ragnb._html import STYLE, esc, shorten, table
+from ragnb._html import STYLE, esc, plain, shorten, table
 
 CITATION_COLUMNS = ("number", "chunk_id", "doc_id", "source", "title", "text")
 MAX_RANGE = 20  # "[1-20000]" is a typo or a hallucination, not twenty thousand citations
@@ -96,6 +96,12 @@ class Answer:
         model, backend: which model answered, through which backend.
         mode: the retrieval mode ("bm25", "dense", "hybrid"), None when closed-book.
         closed_book: True when no retrieval was used.
+        support: one row per answer sentence (``ragnb.grounding.SUPPORT_SCHEMA``): sentence,
+            supported, score, number, chunk_id, evidence, start, end (the evidence span in the
+            chunk's text), cited, attributed (ragnb chose the passage, not the model), reason.
+            Empty for closed-book answers.
+        abstained: True when ragnb replaced the answer by "the documents do not say".
+        raw_text: the model's own words (equal to ``text`` unless ragnb abstained).
     """
 
     question: str
@@ -109,6 +115,9 @@ class Answer:
     backend: str
     mode: str | None
     closed_book: bool
+    support: pl.DataFrame = field(default_factory=lambda: _empty_support())
+    abstained: bool = False
+    raw_text: str | None = None
     _uid: str = field(default_factory=lambda: uuid.uuid4().hex[:8], repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,6 +134,9 @@ class Answer:
             "backend": self.backend,
             "mode": self.mode,
             "closed_book": self.closed_book,
+            "support": self.support.to_dicts(),
+            "abstained": self.abstained,
+            "raw_text": self.raw_text,
         }
 
     def _summary(self) -> str:
@@ -142,76 +154,368 @@ class Answer:
         return " · ".join(parts)
 
     def __str__(self) -> str:
-        lines = [self.text.strip(), ""]
-        for number, title, doc_id in self.citations.select("number", "title", "doc_id").iter_rows():
-            lines.append(f"[{number}] {title} ({doc_id})")
-        if self.invalid_citations:
-            lines.append(f"invalid citations: {self.invalid_citations} (no such source given)")
-        lines.append(self._summary())
-        return "\n".join(lines).strip()
+        return _text_view(self)
 
     def __repr__(self) -> str:
         return f"Answer({shorten(self.text, 80)!r}, citations={self.citations['number'].to_list()})"
 
     def _repr_pretty_(self, printer, cycle: bool) -> None:
         # Plain IPython and terminals show the whole answer with its sources, not the short repr.
-        printer.text(repr(self) if cycle else str(self))
+        printer.text(plain(repr(self) if cycle else str(self)))  # no terminal escapes
 
     def _repr_markdown_(self) -> str:
-        lines = [_md(self.text.strip()), ""]
-        if self.citations.height:
-            lines.append("**Sources**")
-            lines.append("")
-            for number, title, doc_id in self.citations.select(
-                "number", "title", "doc_id"
-            ).iter_rows():
-                lines.append(f"- [{number}] {_md(title)} (`{_md(doc_id)}`)")
-        if self.invalid_citations:
-            lines.append(f"- invalid citations: {self.invalid_citations}")
-        lines += ["", f"*{_md(self._summary())}*"]
-        return "\n".join(lines)
+        return _markdown_view(self)
 
     def _repr_html_(self) -> str:
-        cited = set(self.citations["number"].to_list())
-        anchor = f"ragnb-{self._uid}-src"
-        parts = [STYLE, '<div class="ragnb">', f"<p>{self._linked_text(anchor)}</p>"]
-        if self.invalid_citations:
-            parts.append(
-                '<p class="muted">Invalid citations (no such source was given): '
-                f"{esc(', '.join(str(n) for n in self.invalid_citations))}</p>"
-            )
-        if self.hits.height and not self.closed_book:
-            n_context = int(self.timings.get("context_chunks", self.hits.height))
-            rows = []
-            for i, row in enumerate(self.hits.head(n_context).iter_rows(named=True), start=1):
-                label = f'<span id="{anchor}-{i}">{"<b>" if i in cited else ""}[{i}]'
-                label += f"{'</b>' if i in cited else ''}</span>"
-                place = row.get("heading") or ""
-                rows.append(
-                    [label, row.get("title"), place, row.get("doc_id"), shorten(row["text"], 400)]
-                )
-            header = ["#", "title", "heading", "doc_id", "text"]
-            parts.append(table(rows, header, raw_columns=[0]))
-        parts.append(f'<p class="muted">{esc(self._summary())}</p></div>')
-        return "".join(parts)
+        return _html_view(self)
 
-    def _linked_text(self, anchor: str) -> str:
-        """The answer as HTML: text escaped, each cited number a link to its source row."""
-        out, end = [], 0
-        for match in _MARKER.finditer(self.text):
-            out.append(esc(self.text[end : match.start()]))
-            links = []
-            for n in marker_numbers(match.group(1)):
-                if n in self.invalid_citations or self.closed_book:
-                    links.append(f'<mark title="no such source was given">{n}?</mark>')
-                else:
-                    links.append(f'<a href="#{anchor}-{n}">{n}</a>')
-            out.append("[" + ", ".join(links) + "]")
-            end = match.end()
-        out.append(esc(self.text[end:]))
-        return "".join(out).replace("\n", "<br>")
+
+# ------------------------------------------------------------------------------ display
+# An answer is shown three ways (HTML, Markdown, plain text) from the same facts: which
+# sentences a source supports (answer.support), which citations ragnb added, which cited
+# passages do not support the answer, and, when ragnb abstained, the model's own words apart.
+# Answers made before grounding (no support frame) show as before: text, sources, summary.
+
+ABSTAIN_FALLBACK = "The documents do not say."
+_NO_REASON = "no retrieved passage supports it"
+_EVIDENCE_WINDOW = 240  # characters of chunk text shown either side of the evidence
+
+ANSWER_STYLE = (
+    "<style>"
+    ".ragnb .ragnb-text{line-height:1.5;margin:0.3em 0}"
+    ".ragnb .ragnb-unsupported{text-decoration:underline wavy var(--jp-error-color1,#d32f2f);"
+    "text-underline-offset:3px}"
+    ".ragnb .ragnb-flag{font-size:0.85em;font-weight:600;color:var(--jp-error-color1,#d32f2f);"
+    "border:1px solid currentColor;border-radius:3px;padding:0 3px;margin:0 2px;white-space:nowrap}"
+    ".ragnb .ragnb-ok{color:var(--jp-success-color1,#388e3c);font-size:0.8em}"
+    ".ragnb .ragnb-note{font-size:0.85em;border:1px dashed currentColor;border-radius:3px;"
+    "padding:0 3px;margin:0 2px}"
+    ".ragnb .ragnb-added{font-size:0.85em;font-style:italic;color:var(--jp-ui-font-color2,#757575)}"
+    ".ragnb .ragnb-abstain{font-weight:600;margin:0.3em 0}"
+    ".ragnb details{margin:0.3em 0}"
+    ".ragnb summary{cursor:pointer;color:var(--jp-ui-font-color2,#757575)}"
+    "</style>"
+)
+
+
+def _support_rows(answer: Answer) -> list[dict[str, Any]]:
+    """The answer's support rows as dicts; [] for an answer made without grounding."""
+    if answer.support is None or "sentence" not in answer.support.columns:
+        return []
+    return answer.support.to_dicts()
+
+
+def _raw_text(answer: Answer) -> str:
+    return (answer.raw_text or "").strip()
+
+
+def _added(row: dict[str, Any]) -> list[int]:
+    """The citation numbers ragnb attributed to a sentence that the model did not write there
+    (the supporting passage, and any it listed in `cited`)."""
+    if not row.get("attributed"):
+        return []
+    own = set(parse_citations(row["sentence"]))
+    numbers = [*(row.get("cited") or []), row.get("number")]
+    return list(dict.fromkeys(n for n in numbers if n is not None and n not in own))
+
+
+def _place(text: str, sentences: list[str]) -> list[tuple[int, int]] | None:
+    """Where each sentence lies in `text`, in order (whitespace may differ); None when one
+    cannot be found, e.g. a splitter that rewrote it.
+
+    >>> _place("One [1].\\nTwo  three.", ["One [1].", "Two three."])
+    [(0, 8), (9, 20)]
+    """
+    spans, cursor = [], 0
+    for sentence in sentences:
+        words = sentence.split()
+        if not words:
+            return None
+        found = re.compile(r"\s+".join(map(re.escape, words))).search(text, cursor)
+        if found is None:
+            return None
+        spans.append(found.span())
+        cursor = found.end()
+    return spans
+
+
+def _reason(row: dict[str, Any]) -> str:
+    return str(row.get("reason") or _NO_REASON)
+
+
+def _citation_status(answer: Answer) -> dict[int, str]:
+    """Per passage number, in words: cited and supporting, cited but not supporting, or added."""
+    status: dict[int, str] = {}
+    columns = answer.citations.columns
+    judged = "supported" in columns
+    for row in answer.citations.iter_rows(named=True):
+        ok = row["supported"] if judged else None
+        status[row["number"]] = {
+            True: "cited, supports the answer",
+            False: "cited, does NOT support the answer",
+            None: "cited",
+        }[ok]
+    for row in _support_rows(answer):
+        for n in _added(row):
+            status.setdefault(n, "added by ragnb (not cited by the model)")
+    for row in _support_rows(answer):
+        if row.get("supported") and row.get("number") is not None:
+            status.setdefault(int(row["number"]), "evidence for a sentence, not cited")
+    return status
+
+
+def _unsupported_citations(answer: Answer) -> set[int]:
+    if "supported" not in answer.citations.columns:
+        return set()
+    return set(answer.citations.filter(~pl.col("supported").fill_null(False))["number"].to_list())
+
+
+def _linked(answer: Answer, text: str, anchor: str, bad: set[int]) -> str:
+    """`text` as HTML: escaped, each cited number a link to its source row; a number naming no
+    source, or a source that does not support the answer, is marked in words."""
+    out, end = [], 0
+    for match in _MARKER.finditer(text):
+        out.append(esc(text[end : match.start()]))
+        links = []
+        for n in marker_numbers(match.group(1)):
+            if n in answer.invalid_citations or answer.closed_book:
+                links.append(f'<mark title="no such source was given">{n}?</mark>')
+            elif n in bad:
+                links.append(
+                    f'<a href="#{anchor}-{n}" title="passage {n} does not support this">{n}</a>'
+                    '<span class="ragnb-flag">not supporting</span>'
+                )
+            else:
+                links.append(f'<a href="#{anchor}-{n}">{n}</a>')
+        out.append("[" + ", ".join(links) + "]")
+        end = match.end()
+    out.append(esc(text[end:]))
+    return "".join(out).replace("\n", "<br>")
+
+
+def _sentence_html(answer: Answer, row: dict[str, Any], anchor: str, bad: set[int]) -> str:
+    body = _linked(answer, row["sentence"], anchor, bad)
+    if not row.get("supported"):
+        reason = _reason(row)
+        return (
+            f'<span class="ragnb-unsupported">{body}</span>'
+            f'<span class="ragnb-flag" title="{esc(reason)}">⚠ not supported: {esc(reason)}</span>'
+        )
+    evidence = row.get("evidence")
+    where = f"passage {row['number']}" if row.get("number") is not None else "the passages"
+    title = f"supported by {where}" + (f": “{shorten(evidence, 200)}”" if evidence else "")
+    tip = esc(title)
+    out = f'<span title="{tip}">{body}</span><span class="ragnb-ok" title="{tip}">✓</span>'
+    if row.get("reason"):
+        out += f'<span class="ragnb-note">note: {esc(row["reason"])}</span>'
+    added = _added(row)
+    if added:
+        links = ", ".join(f'<a href="#{anchor}-{n}">{n}</a>' for n in added)
+        out += f' <span class="ragnb-added">[{links}] added by ragnb</span>'
+    elif row.get("attributed"):
+        out += ' <span class="ragnb-added">(citation added by ragnb)</span>'
+    return out
+
+
+def _text_html(answer: Answer, text: str, anchor: str) -> str:
+    """The answer text as HTML, each sentence with its support mark when support is known."""
+    bad = _unsupported_citations(answer)
+    rows = _support_rows(answer)
+    spans = _place(text, [r["sentence"] for r in rows]) if rows else None
+    if not rows:
+        return _linked(answer, text, anchor, bad)
+    if spans is None:  # the sentences are not verbatim in the text: show them one by one
+        return " ".join(_sentence_html(answer, row, anchor, bad) for row in rows)
+    out, end = [], 0
+    for (start, stop), row in zip(spans, rows, strict=True):
+        out.append(_linked(answer, text[end:start], anchor, bad))
+        out.append(_sentence_html(answer, row, anchor, bad))
+        end = stop
+    out.append(_linked(answer, text[end:], anchor, bad))
+    return "".join(out)
+
+
+def _support_summary(rows: list[dict[str, Any]]) -> str:
+    ok = sum(bool(r.get("supported")) for r in rows)
+    words = f"{ok} of {len(rows)} sentence{'s' if len(rows) != 1 else ''} supported by the sources"
+    if ok < len(rows):
+        words += f"; {len(rows) - ok} not supported (marked ⚠)"
+    return words
+
+
+def _spans(answer: Answer) -> dict[int, list[tuple[int, int]]]:
+    """Per passage number, the (start, end) character spans of evidence behind supported
+    sentences, within that chunk's text."""
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for row in _support_rows(answer):
+        n, start, end = row.get("number"), row.get("start"), row.get("end")
+        if row.get("supported") and n is not None and start is not None and end is not None:
+            spans.setdefault(int(n), []).append((int(start), int(end)))
+    return spans
+
+
+def _highlighted(text: str, spans: list[tuple[int, int]]) -> str:
+    """Chunk `text` escaped, each evidence span inside <mark>; a long chunk is cut to a window
+    around its evidence."""
+    spans = sorted((max(0, s), min(len(text), e)) for s, e in spans if e > s)
+    spans = [(s, e) for s, e in spans if s < len(text)]
+    if not spans:
+        return esc(shorten(text, 400))
+    merged = [spans[0]]
+    for s, e in spans[1:]:
+        if s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    lo = max(0, merged[0][0] - _EVIDENCE_WINDOW)
+    hi = min(len(text), merged[-1][1] + _EVIDENCE_WINDOW)
+    out, end = ["…" if lo else ""], lo
+    for s, e in merged:
+        out.append(esc(text[end:s]))
+        out.append(f'<mark title="evidence">{esc(text[s:e])}</mark>')
+        end = e
+    out.append(esc(text[end:hi]) + ("…" if hi < len(text) else ""))
+    return " ".join("".join(out).split())
+
+
+def _sources_html(answer: Answer, anchor: str) -> str:
+    n_context = int(answer.timings.get("context_chunks", answer.hits.height))
+    status, spans = _citation_status(answer), _spans(answer)
+    rows = []
+    for i, row in enumerate(answer.hits.head(n_context).iter_rows(named=True), start=1):
+        used = i in status
+        label = (
+            f'<span id="{anchor}-{i}">{"<b>" if used else ""}[{i}]{"</b>" if used else ""}</span>'
+        )
+        text = _highlighted(row["text"], spans.get(i, []))
+        place = row.get("heading") or ""
+        rows.append([label, status.get(i, ""), row.get("title"), place, row.get("doc_id"), text])
+    header = ["#", "use", "title", "heading", "doc_id", "text (evidence marked)"]
+    return table(rows, header, raw_columns=[0, 5])
+
+
+def _html_view(answer: Answer) -> str:
+    anchor = f"ragnb-{answer._uid}-src"
+    parts = [STYLE, ANSWER_STYLE, '<div class="ragnb">']
+    rows = _support_rows(answer)
+    if answer.abstained:
+        said = answer.text.strip() or ABSTAIN_FALLBACK
+        parts.append(f'<p class="ragnb-abstain">{esc(said)}</p>')
+        raw = _raw_text(answer)
+        if raw:
+            words = _text_html(answer, raw, anchor)
+            parts.append(
+                "<details><summary>The model's own words (not used as the answer: the sources do "
+                f'not support them)</summary><p class="ragnb-text">{words}</p></details>'
+            )
+    else:
+        parts.append(f'<p class="ragnb-text">{_text_html(answer, answer.text, anchor)}</p>')
+        if rows:
+            parts.append(f'<p class="muted">{esc(_support_summary(rows))}</p>')
+    if answer.invalid_citations:
+        parts.append(
+            '<p class="muted">Invalid citations (no such source was given): '
+            f"{esc(', '.join(str(n) for n in answer.invalid_citations))}</p>"
+        )
+    if answer.hits.height and not answer.closed_book:
+        parts.append(_sources_html(answer, anchor))
+    parts.append(f'<p class="muted">{esc(answer._summary())}</p></div>')
+    return "".join(parts)
+
+
+def _sentence_lines(rows: list[dict[str, Any]], quote=lambda s: s) -> list[str]:
+    """The support findings in words, one line per flagged sentence or added citation."""
+    lines = []
+    for row in rows:
+        sentence = quote(" ".join(row["sentence"].split()))
+        if not row.get("supported"):
+            lines.append(f"NOT SUPPORTED: “{sentence}” ({quote(_reason(row))})")
+        else:
+            if row.get("reason"):
+                lines.append(f"note on “{sentence}”: {quote(str(row['reason']))}")
+            if _added(row):
+                numbers = ", ".join(str(n) for n in _added(row))
+                lines.append(f"citation [{numbers}] added by ragnb to “{sentence}”")
+    return lines
+
+
+def _source_lines(answer: Answer, quote=lambda s: s) -> list[str]:
+    """One line per cited or added source: number, title, file, what it is used for, evidence."""
+    status, evidence = _citation_status(answer), {}
+    for row in _support_rows(answer):
+        if row.get("supported") and row.get("number") is not None and row.get("evidence"):
+            evidence.setdefault(int(row["number"]), []).append(" ".join(row["evidence"].split()))
+    hits = answer.hits.head(int(answer.timings.get("context_chunks", answer.hits.height)))
+    cited = answer.citations["number"].to_list()
+    lines = []
+    for n in cited + [n for n in status if n not in cited and 1 <= n <= hits.height]:
+        source = answer.citations.filter(pl.col("number") == n)
+        row = source.row(0, named=True) if source.height else hits.row(n - 1, named=True)
+        line = f"[{n}] {quote(str(row['title']))} ({quote(str(row['doc_id']))})"
+        if _support_rows(answer):
+            line += f" - {status[n]}"
+        for span in evidence.get(n, [])[:2]:
+            line += f"; evidence: “{quote(shorten(span, 160))}”"
+        lines.append(line)
+    return lines
+
+
+def _text_view(answer: Answer) -> str:
+    rows = _support_rows(answer)
+    if answer.abstained:
+        lines = [answer.text.strip() or ABSTAIN_FALLBACK, ""]
+        raw = _raw_text(answer)
+        if raw:
+            lines += [
+                "The model's own words (not used as the answer: the sources do not support them):",
+                *(f"  {line}" for line in raw.splitlines()),
+                "",
+            ]
+    else:
+        lines = [answer.text.strip(), ""]
+        if rows:
+            lines.append(_support_summary(rows) + ".")
+    lines += [f"  {line}" for line in _sentence_lines(rows)]
+    lines += _source_lines(answer)
+    if answer.invalid_citations:
+        lines.append(f"invalid citations: {answer.invalid_citations} (no such source given)")
+    lines.append(answer._summary())
+    return "\n".join(lines).strip()
+
+
+def _markdown_view(answer: Answer) -> str:
+    rows = _support_rows(answer)
+    if answer.abstained:
+        lines = [f"**{_md(answer.text.strip() or ABSTAIN_FALLBACK)}**", ""]
+        raw = _raw_text(answer)
+        if raw:
+            lines += [
+                "*The model's own words, not used as the answer (the sources do not "
+                "support them):*",
+                "",
+                *(f"> {_md(line)}" for line in raw.splitlines()),
+                "",
+            ]
+    else:
+        lines = [_md(answer.text.strip()), ""]
+        if rows:
+            lines += [f"*{_md(_support_summary(rows))}*", ""]
+    lines += [f"- {line}" for line in _sentence_lines(rows, _md)]
+    sources = _source_lines(answer, _md)
+    if sources:
+        lines += ["", "**Sources**", "", *(f"- {line}" for line in sources)]
+    if answer.invalid_citations:
+        lines.append(f"- invalid citations: {answer.invalid_citations}")
+    lines += ["", f"*{_md(answer._summary())}*"]
+    return "\n".join(lines)
 
 
 def _md(value: object) -> str:
     # Markdown output: keep document text from opening HTML or links in the notebook.
     return esc(value).replace("[", "\\[").replace("]", "\\]").replace("`", "'")
+
+
+def _empty_support() -> pl.DataFrame:
+    from ragnb.grounding.support import empty_support
+
+    return empty_support()

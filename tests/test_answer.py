@@ -127,3 +127,204 @@ def test_to_dict_is_json_serialisable():
     data = json.loads(json.dumps(a.to_dict()))
     assert data["citations"][0]["chunk_id"] == "d0.md#0"
     assert data["invalid_citations"] == [5] and data["hits"][0]["text"] == "alpha"
+
+
+# --- grounded display: support per sentence, added citations, evidence spans, abstention ------
+
+CHUNKS = [
+    "Intro words. On a full charge the Solo pumps for roughly 7 hours. More words.",
+    'The Crew <b>weighs</b> 1.05 kg with its hose & pouch. <script>x("y")</script>',
+]
+
+
+def support(rows: list[dict]) -> pl.DataFrame:
+    """A support frame in the schema RAG.ask fills (see ragnb.grounding)."""
+    schema = {
+        "sentence": pl.String,
+        "supported": pl.Boolean,
+        "score": pl.Float64,
+        "number": pl.Int32,
+        "chunk_id": pl.String,
+        "evidence": pl.String,
+        "start": pl.Int32,
+        "end": pl.Int32,
+        "cited": pl.List(pl.Int32),
+        "attributed": pl.Boolean,
+        "reason": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def evidence_row(sentence: str, number: int, span: str, cited: list[int], attributed=False):
+    chunk = CHUNKS[number - 1]
+    start = chunk.index(span)
+    return {
+        "sentence": sentence,
+        "supported": True,
+        "score": 0.9,
+        "number": number,
+        "chunk_id": f"d{number - 1}.md#0",
+        "evidence": span,
+        "start": start,
+        "end": start + len(span),
+        "cited": cited,
+        "attributed": attributed,
+        "reason": None,
+    }
+
+
+def unsupported_row(sentence: str, reason: str | None):
+    return {"sentence": sentence, "supported": False, "score": 0.1, "cited": [], "reason": reason}
+
+
+def grounded(text: str, rows: list[dict], abstained=False, raw_text=None) -> Answer:
+    a = answer(text, hits(CHUNKS, titles=["Solo", "Crew"]))
+    grounded_text = raw_text if abstained else text
+    numbers = parse_citations(grounded_text)
+    # A model-written citation is supported when a sentence citing it is; added ones don't count.
+    ok = {n for r in rows if r["supported"] and not r.get("attributed") for n in r["cited"]}
+    a.citations = a.citations.with_columns(supported=pl.col("number").is_in(list(ok)))
+    a.support, a.abstained, a.raw_text = support(rows), abstained, raw_text
+    assert set(a.citations["number"]) <= set(numbers)
+    return a
+
+
+MIXED = grounded(
+    "The Solo pumps for 7 hours [1].\nThe Crew weighs 1.05 kg. It costs <b>12</b> euros [2].",
+    [
+        evidence_row(
+            "The Solo pumps for 7 hours [1].", 1, "the Solo pumps for roughly 7 hours", [1]
+        ),
+        evidence_row("The Crew weighs 1.05 kg.", 2, "1.05 kg", [], attributed=True),
+        unsupported_row("It costs <b>12</b> euros [2].", "the number 12 is in no <passage>"),
+    ],
+)
+
+
+def test_html_marks_each_unsupported_sentence_in_words_with_its_reason():
+    html = MIXED._repr_html_()
+    assert "<b>12</b>" not in html and "<passage>" not in html
+    flagged = '<span class="ragnb-unsupported">It costs &lt;b&gt;12&lt;/b&gt; euros [<a href="#'
+    assert flagged in html
+    assert "⚠ not supported: the number 12 is in no &lt;passage&gt;</span>" in html
+    assert html.count("⚠ not supported") == 1 and html.count("ragnb-ok") == 1 + 2  # css + 2 ✓
+    assert "2 of 3 sentences supported by the sources; 1 not supported" in html
+    # [2] was cited by the unsupported sentence only: flagged where it is cited and in the table
+    assert "not supporting</span>" in html and "cited, does NOT support the answer" in html
+
+
+def test_an_attributed_citation_is_shown_as_added_by_ragnb():
+    html = MIXED._repr_html_()
+    anchor = f"ragnb-{MIXED._uid}-src"
+    assert "It weighs 1.05 kg.</span>" not in html  # that sentence is the Crew one
+    assert f'<span class="ragnb-added">[<a href="#{anchor}-2">2</a>] added by ragnb</span>' in html
+    text = str(MIXED)
+    assert "citation [2] added by ragnb to “The Crew weighs 1.05 kg.”" in text
+    assert "- citation [2] added by ragnb" in MIXED._repr_markdown_()
+
+
+def test_sources_table_marks_the_exact_evidence_span_escaped():
+    html = MIXED._repr_html_()
+    assert (
+        'On a full charge <mark title="evidence">the Solo pumps for roughly 7 hours</mark>.' in html
+    )
+    assert 'The Crew &lt;b&gt;weighs&lt;/b&gt; <mark title="evidence">1.05 kg</mark> with' in html
+    assert "&lt;script&gt;x(&quot;y&quot;)&lt;/script&gt;" in html and "<script" not in html
+    assert html.count("<table>") == 1 and html.count('<mark title="evidence">') == 2
+
+
+def test_a_long_chunk_is_cut_to_a_window_around_its_evidence():
+    a = grounded("It pumps for 7 hours [1].", [])
+    long = "filler " * 300 + "NEEDLE fact here. " + "tail " * 300
+    a.hits = a.hits.with_columns(pl.Series("text", [long, CHUNKS[1]]))
+    start = long.index("NEEDLE")
+    row = evidence_row("It pumps for 7 hours [1].", 1, "roughly", [1])
+    a.support = support([{**row, "start": start, "end": start + 17}])
+    html = a._repr_html_()
+    cell = html[html.index("<td>…") : html.index("…</td>")]
+    assert '<mark title="evidence">NEEDLE fact here.</mark>' in cell
+    assert len(cell) < 700 < len(long)
+
+
+def test_plain_text_says_the_same_in_words():
+    text = str(MIXED)
+    assert text.startswith("The Solo pumps for 7 hours [1].\nThe Crew weighs")
+    assert "2 of 3 sentences supported by the sources; 1 not supported" in text
+    assert (
+        "NOT SUPPORTED: “It costs <b>12</b> euros [2].” (the number 12 is in no <passage>)" in text
+    )
+    assert "[1] Solo (d0.md) - cited, supports the answer; evidence: “the Solo pumps" in text
+    assert "[2] Crew (d1.md) - cited, does NOT support the answer; evidence: “1.05 kg”" in text
+    assert pretty(MIXED) == text
+    md = MIXED._repr_markdown_()
+    assert (
+        "NOT SUPPORTED: “It costs &lt;b&gt;12&lt;/b&gt; euros \\[2\\].”" in md and "<b>" not in md
+    )
+
+
+def test_an_abstained_answer_says_so_and_keeps_the_model_words_apart():
+    raw = "It costs <i>99</i> euros [1]."
+    a = grounded(
+        "The documents do not say.",
+        [unsupported_row(raw, "the number 99 is in no passage")],
+        abstained=True,
+        raw_text=raw,
+    )
+    html = a._repr_html_()
+    body = html[html.index('<div class="ragnb">') :]
+    assert body.startswith(
+        '<div class="ragnb"><p class="ragnb-abstain">The documents do not say.</p>'
+    )
+    words = body[body.index("<details>") : body.index("</details>")]
+    assert "The model's own words" in words and "It costs &lt;i&gt;99&lt;/i&gt; euros" in words
+    assert "⚠ not supported: the number 99 is in no passage" in words
+    assert "<i>99" not in html
+    text = str(a)
+    assert text.startswith("The documents do not say.\n\nThe model's own words (not used")
+    assert "  It costs <i>99</i> euros [1]." in text
+    md = a._repr_markdown_()
+    assert md.startswith("**The documents do not say.**") and "> It costs &lt;i&gt;99" in md
+
+
+def test_sentences_not_verbatim_in_the_text_are_shown_one_by_one():
+    a = grounded(
+        "Seven   hours [1].",
+        [
+            evidence_row("Seven hours [1].", 1, "roughly 7 hours", [1]),
+            unsupported_row("Made-up sentence.", None),
+        ],
+    )
+    html = a._repr_html_()
+    assert "Seven   hours" not in html and "Seven hours [" in html
+    assert "⚠ not supported: no retrieved passage supports it" in html
+
+
+def test_answers_without_support_show_as_before_and_tables_are_left_aligned():
+    a = answer("Alpha [1].", hits(["alpha"]))
+    assert a.support.height == 0 and not a.abstained
+    html = a._repr_html_()
+    assert "not supported" not in html and "ragnb-added" not in html.split("</style>")[-1]
+    # JupyterLab's ".jp-RenderedHTMLCommon td {text-align: right}" has one class and one
+    # element; ragnb's rule needs more of either to win, and theme colours come from variables.
+    style = html[: html.index('<div class="ragnb">')]
+    assert ".ragnb table th,.ragnb table td{" in style and "text-align:left" in style
+    assert "var(--jp-border-color2" in style and "var(--jp-ui-font-color2" in style
+
+
+def test_a_sentence_cited_to_the_wrong_passage_shows_both_in_words():
+    a = grounded(
+        "The Solo pumps for 7 hours [2].",
+        [
+            {
+                **evidence_row("The Solo pumps for 7 hours [2].", 1, "roughly 7 hours", [2]),
+                "reason": "cited [2] but supported by [1]",
+            }
+        ],
+    )
+    a.citations = a.citations.with_columns(supported=pl.lit(False))
+    html = a._repr_html_()
+    assert "not supporting</span>" in html and "note: cited [2] but supported by [1]" in html
+    assert "evidence for a sentence, not cited" in html  # passage 1's row in the sources
+    text = str(a)
+    assert "note on “The Solo pumps for 7 hours [2].”: cited [2] but supported by [1]" in text
+    assert "[1] Solo (d0.md) - evidence for a sentence, not cited; evidence: “roughly 7" in text
