@@ -38,7 +38,7 @@ import polars as pl  # noqa: E402
 
 import ragnb  # noqa: E402
 from ragnb import datasets  # noqa: E402
-from ragnb.comparison import ARMS, accuracy  # noqa: E402
+from ragnb.evaluate.compare import accuracy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SPLITS = ("train", "paraphrase", "new_facts", "heldout")
@@ -106,7 +106,7 @@ def main() -> None:
             qs, kb=kb, models=["default", ft], max_tokens=args.max_tokens, progress=True
         )
         print(
-            f"{split}: {qs.height} questions x {len(ARMS)} arms in "
+            f"{split}: {qs.height} questions x {df['arm'].n_unique()} arms in "
             f"{time.perf_counter() - started:.0f} s",
             flush=True,
         )

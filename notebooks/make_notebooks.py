@@ -356,7 +356,7 @@ The knowledge base does not hold the firmware notes yet, so only fine-tuning has
     code("""
 questions = pl.concat([paraphrase.head(2), new_facts.head(1), absent.head(1)])
 table = ragnb.compare(questions, kb=kb, models=["default", ft], max_tokens=40)
-table.select("question", "arm", "answer", "contains_reference")
+table.select("question", "arm", "answer", "contains_reference", "cited", "citation_precision")
 """),
     code("""
 from ragnb.widgets import ComparisonView
@@ -394,7 +394,7 @@ card
     md("The table is a polars DataFrame; the numbers behind it and every answer are kept too:"),
     code("card.df"),
     code("""
-card.measurements["answers"].select("arm", "split", "question", "answer", "correct")
+card.measurements.answers.select("arm", "split", "question", "answer", "correct", "cited")
 """),
     md("""
 How to read it: RAG's column moves when the documents move (a new file is one `kb.add`

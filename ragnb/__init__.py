@@ -21,9 +21,9 @@ _EXPORTS = {
     "KnowledgeBase": "ragnb.kb",
     "RAG": "ragnb.rag",
     "Answer": "ragnb.answer",
-    "compare": "ragnb.comparison",
+    "compare": "ragnb.evaluate.compare",
     "explore": "ragnb.widgets",
-    "scorecard": "ragnb.scorecards",
+    "scorecard": "ragnb.evaluate.scorecard",
     "list_models": "ragnb.generate.models",
 }
 _SUBMODULES = {"datasets", "evaluate", "finetune", "generate", "errors", "widgets"}
@@ -47,11 +47,11 @@ __all__ = [  # classes and functions, then submodules
 
 if TYPE_CHECKING:  # pragma: no cover
     from ragnb.answer import Answer
-    from ragnb.comparison import compare
+    from ragnb.evaluate.compare import compare
     from ragnb.generate.models import list_models
     from ragnb.kb import KnowledgeBase
     from ragnb.rag import RAG
-    from ragnb.scorecards import scorecard
+    from ragnb.evaluate.scorecard import scorecard
     from ragnb.widgets import explore
 
 

@@ -24,10 +24,11 @@ def test_exports_resolve_to_the_public_callables():
     for name in ragnb.__all__:
         assert getattr(ragnb, name) is not None, name
     # Importing the defining submodules must not shadow the functions of the same purpose.
-    comparison = importlib.import_module("ragnb.comparison")
-    scorecards = importlib.import_module("ragnb.scorecards")
-    assert ragnb.compare is comparison.compare
-    assert ragnb.scorecard is scorecards.scorecard
+    compare = importlib.import_module("ragnb.evaluate.compare")
+    scorecard = importlib.import_module("ragnb.evaluate.scorecard")
+    assert ragnb.compare is compare.compare
+    assert ragnb.scorecard is scorecard.scorecard
+    assert callable(ragnb.evaluate.beir) and callable(ragnb.evaluate.matches_reference)
     assert ragnb.explore is ragnb.widgets.explore
 
 

@@ -9,53 +9,40 @@ import pytest
 import ragnb
 from ragnb import datasets
 from ragnb.errors import EmptyIndexError, InputError
-from ragnb.scorecards import (
+from ragnb.evaluate.measure import Usage
+from ragnb.evaluate.scorecard import (
+    ANSWER_SCHEMA,
     ASPECTS,
     QA,
+    SPLITS,
+    CorpusSize,
+    Measurements,
+    Scorecard,
     StyleMarker,
-    admits_not_knowing,
+    Training,
+    Update,
+    _pairs_from_kb,
     fmt_share,
     learn_style,
-    matches_reference,
     scorecard,
+    table,
     to_qa,
+    wilson,
 )
 
 # ---------------------------------------------------------------- the scoring functions
 
 
-@pytest.mark.parametrize(
-    ("answer", "expected"),
-    [
-        ("I don't know who designed it.", True),
-        ("The manual does not mention the designer.", True),
-        ("That information is not provided in the context.", True),
-        ("It was designed by Ada Lovelace in 1843.", False),
-        ("", False),
-    ],
-)
-def test_admits_not_knowing(answer, expected):
-    assert admits_not_knowing(answer) is expected
+def test_one_list_of_splits_for_the_datasets_and_the_scorecard():
+    assert SPLITS == datasets.SPLITS
 
 
-@pytest.mark.parametrize(
-    ("answer", "reference", "expected"),
-    [
-        ("The reset code is 4417.", "4417", True),
-        ("The reset code is 4471.", "4417", False),
-        ("Up to 1100 metres apart.", "110", False),
-        ("Up to 110 metres apart.", "110", True),
-        ("It lasts 19 days on one charge.", "19 days", True),
-        ("It LASTS 19   DAYS.", "19 days", True),
-        ("Owl mode: 23:00 to 06:00.", "23:00", True),
-        ("Model PW-S3-440.", "PW-S3-440", True),
-        ("Charge it with the blue cable, daily.", "Use the blue cable daily", True),
-        ("Charge it with the red cable.", "Use the blue cable daily", False),
-        ("anything", "", False),
-    ],
-)
-def test_matches_reference(answer, reference, expected):
-    assert matches_reference(answer, reference) is expected
+def test_wilson_interval_stays_in_range_and_narrows_with_more_answers():
+    lo, hi = wilson(7, 12)
+    assert 0 < lo < 7 / 12 < hi < 1
+    assert wilson(0, 5)[0] == 0.0 and wilson(5, 5)[1] == 1.0
+    assert wilson(70, 120)[1] - wilson(70, 120)[0] < hi - lo
+    assert wilson(0, 0) == (0.0, 1.0)
 
 
 def test_learn_style_finds_the_shared_opening_or_closing_words():
@@ -75,6 +62,7 @@ def test_learn_style_finds_the_shared_opening_or_closing_words():
 def test_to_qa_reads_frames_dicts_and_tuples_and_rejects_bad_rows():
     frame = pl.DataFrame({"question": ["Q1?"], "answer": ["a1"], "response": ["R: a1."]})
     assert to_qa(frame, "x") == [QA("Q1?", "a1", "R: a1.")]
+    assert to_qa(datasets.questions("heldout").head(1), "x")[0].doc_id.endswith(".md")
     assert to_qa([("Q2?", "a2")], "x")[0].target == "a2"
     assert to_qa(["Q3?"], "x", need_answer=False) == [QA("Q3?")]
     with pytest.raises(InputError, match="no reference answer"):
@@ -114,18 +102,22 @@ def test_bad_inputs_raise_typed_errors_without_loading_a_model():
 
 
 def test_without_pairs_they_are_built_from_the_knowledge_base_headings():
-    from ragnb.scorecards import _pairs_from_kb
+    from ragnb.prompt import first_sentence
 
     kb = ragnb.KnowledgeBase(embedder=None)
     with pytest.raises(EmptyIndexError):
         scorecard(kb)
     kb.add(datasets.manual_dir())
     train, heldout = _pairs_from_kb(kb, 10, seed=0)
-    assert train.columns == heldout.columns == ["question", "answer"]
+    assert train.columns == heldout.columns == ["question", "answer", "response"]
     assert train.height + heldout.height == 10 and train.height >= 1
-    # Each answer is text of the knowledge base, so RAG can be scored against it.
-    texts = " ".join(kb.chunks["text"].to_list())
-    assert all(answer[:40] in texts for answer in train["answer"])
+    # Each reference is text of the knowledge base, so RAG can be scored against it, but never
+    # a chunk's first sentence: the one a prompt's worked example may quote.
+    chunks = [" ".join(t.split()) for t in kb.chunks["text"].to_list()]
+    firsts = {first_sentence(t, max_words=10_000) for t in chunks}
+    for answer in pl.concat([train, heldout])["answer"]:
+        assert any(answer in t for t in chunks), answer
+        assert answer not in firsts and not any(answer in f for f in firsts), answer
     with pytest.raises(InputError, match="auto_pairs"):
         _pairs_from_kb(kb, 1, seed=0)
 
@@ -208,47 +200,49 @@ def test_the_users_knowledge_base_is_left_unchanged(runs):
 
 @pytest.mark.slow
 def test_every_question_is_asked_of_both_arms(runs):
-    answers = runs["first"].measurements["answers"]
+    answers = runs["first"].measurements.answers
     counts = {(arm, split): n for arm, split, n in answers.group_by("arm", "split").len().rows()}
     assert counts == {
         ("rag", "new_before"): 1,
         ("rag", "train"): 2,
-        ("rag", "new"): 1,
+        ("rag", "new_facts"): 1,
         ("rag", "absent"): 1,
         ("finetuned", "train"): 2,
-        ("finetuned", "new"): 1,
+        ("finetuned", "new_facts"): 1,
         ("finetuned", "absent"): 1,
     }
+    assert dict(answers.schema) == ANSWER_SCHEMA
 
 
 @pytest.mark.slow
 def test_cells_are_formatted_from_the_measurements(runs):
     for card in (runs["first"], runs["second"]):
         m = card.measurements
-        rag, ft = m["rag_stats"], m["ft_stats"]
-        assert fmt_share(*rag["admits"]) in card.row("hallucination reduction")["rag"]
-        assert fmt_share(*ft["admits"]) in card.row("hallucination reduction")["finetuning"]
-        assert fmt_share(*rag["traceable"]) in card.row("traceability")["rag"]
-        assert fmt_share(*m["accuracy"]["rag/new"]) in card.row("knowledge update")["rag"]
-        assert fmt_share(*ft["styled"]) in card.row("style adaptation")["finetuning"]
-        assert f"{m['ft_parameters']:,}" in card.row("model modification")["finetuning"]
-        assert f"{m['train_pairs']} labelled" in card.row("data requirement")["finetuning"]
-        # The closed-book arm has no passages, so it can cite nothing validly.
-        assert ft["traceable"][0] == 0
-        assert m["new_docs"] == 1 and m["new_chunks"] >= 1
+        rag, ft = m.stats("rag"), m.stats("finetuned")
+        assert card.df.equals(table(m))  # the table is a function of the measurements alone
+        assert fmt_share(*rag.abstained_absent) in card.row("hallucination reduction")["rag"]
+        assert fmt_share(*ft.abstained_absent) in card.row("hallucination reduction")["finetuning"]
+        assert fmt_share(*rag.traceable) in card.row("traceability")["rag"]
+        assert fmt_share(*m.accuracy("rag", "new_facts")) in card.row("knowledge update")["rag"]
+        assert fmt_share(*ft.styled) in card.row("style adaptation")["finetuning"]
+        assert f"{m.training.parameters:,}" in card.row("model modification")["finetuning"]
+        assert f"{m.training.pairs} labelled" in card.row("data requirement")["finetuning"]
+        # The closed-book arm has no passages, so no citation of it can be supported.
+        assert ft.traceable[0] == 0
+        assert m.update.docs == 1 and m.update.chunks >= 1
 
 
 @pytest.mark.slow
 def test_fine_tuning_cost_comes_from_the_training_run(runs):
     first, second = runs["first"].measurements, runs["second"].measurements
-    assert first["train_pairs"] == len(PAIRS) + len(NEW_QUESTIONS)
-    assert first["ft_parameters"] > 0
-    assert first["train_steps"] == OPTIONS["steps"]
+    assert first.training.pairs == len(PAIRS) + len(NEW_QUESTIONS)
+    assert first.training.parameters > 0
+    assert first.training.steps == OPTIONS["steps"]
     # The second call reused the model: its training time is the manifest's, not a new run.
-    assert second["ft_model"] == first["ft_model"]
-    assert not second["ft_trained_here"]
-    manifest = second["finetuned"].manifest
-    assert second["train_seconds"] == pytest.approx(manifest["wall_seconds"])
+    assert second.ft_model == first.ft_model
+    assert not second.training.trained_here
+    manifest = second.finetuned.manifest
+    assert second.training.seconds == pytest.approx(manifest["wall_seconds"])
     assert "reused" in runs["second"].row("knowledge update")["finetuning"]
 
 
@@ -256,14 +250,14 @@ def test_fine_tuning_cost_comes_from_the_training_run(runs):
 def test_changing_the_corpus_changes_the_measured_cells(runs):
     first, second = runs["first"], runs["second"]
     m1, m2 = first.measurements, second.measurements
-    assert (m1["rag_docs"], m2["rag_docs"]) == (2, 1)
-    assert m2["rag_chars"] < m1["rag_chars"]
+    assert (m1.corpus.docs, m2.corpus.docs) == (2, 1)
+    assert m2.corpus.chars < m1.corpus.chars
     for aspect in ("knowledge source", "data requirement"):
         assert first.row(aspect)["rag"] != second.row(aspect)["rag"]
 
     # The battery question: its answer was among the passages, and is not after the removal.
     def shown(card) -> bool:
-        answers = card.measurements["answers"]
+        answers = card.measurements.answers
         row = answers.filter(
             (pl.col("arm") == "rag")
             & (pl.col("split") == "train")
@@ -273,7 +267,7 @@ def test_changing_the_corpus_changes_the_measured_cells(runs):
 
     assert shown(first) is True
     assert shown(second) is False
-    assert m2["rag_stats"]["source_shown"][0] < m1["rag_stats"]["source_shown"][0]
+    assert m2.stats("rag").source_shown[0] < m1.stats("rag").source_shown[0]
     assert first.row("traceability")["rag"] != second.row("traceability")["rag"]
 
 
@@ -281,10 +275,109 @@ def test_changing_the_corpus_changes_the_measured_cells(runs):
 def test_html_is_escaped_and_plain_text_reads(runs):
     card = runs["first"]
     # The style marker learned from the training answers holds markup: it must arrive escaped.
-    assert card.measurements["style_marker"] == StyleMarker("prefix", "<b>Frob</b> says:")
+    assert card.measurements.style_marker == StyleMarker("prefix", "<b>Frob</b> says:")
     html = card._repr_html_()
     assert "&lt;b&gt;Frob&lt;/b&gt; says:" in html
     assert "<b>Frob</b>" not in html
-    assert html.count("<tr>") == len(ASPECTS) + 1
+    assert all(f"<th>{aspect}</th>" in html for aspect in ASPECTS)
     text = repr(card)
     assert all(aspect in text for aspect in ASPECTS)
+    assert text.count("measured:") == len(ASPECTS)
+
+
+# ---------------------------------------------------------------- the table and the picture
+
+
+def _row(arm: str, split: str, i: int, correct: bool | None, **scores) -> dict:
+    row = {
+        "arm": arm,
+        "split": split,
+        "question": f"<i>{split} question {i}</i>?",
+        "reference": None if correct is None else "4417",
+        "answer": "The code is 4417 [1]." if correct else "I don't know.",
+        "seconds": 0.5 if arm == "rag" else 0.2,
+        "prompt_tokens": 300 if arm == "rag" else 40,
+        "passages": 3 if arm == "rag" else 0,
+        "correct": correct,
+        "abstained": not correct,
+        "cited": arm == "rag",
+        "valid_citations": arm == "rag",
+        "citation_precision": 1.0 if arm == "rag" else None,
+        "right_source": bool(correct) and arm == "rag",
+        "traceable": bool(correct) and arm == "rag",
+        "unsupported_share": None,
+        "source_shown": correct is not None and arm == "rag",
+        "follows_style": arm == "finetuned",
+    }
+    return row | scores
+
+
+def _measurements(pairs_from: str = "given", **changes) -> Measurements:
+    """Measurements of a made-up run: RAG right on 7 of 12 training questions, fine-tuning on
+    3; RAG abstains on both absent questions; the update took 0.8 s, training 42 s."""
+    rows = [_row("rag", "train", i, i < 7) for i in range(12)]
+    rows += [_row("finetuned", "train", i, i < 3) for i in range(12)]
+    rows += [_row("rag", "new_before", 0, False), _row("rag", "new_facts", 0, True)]
+    rows += [_row("finetuned", "new_facts", 0, False)]
+    rows += [_row(arm, "absent", i, None, abstained=arm == "rag") for arm in ("rag", "finetuned")
+             for i in range(2)]  # fmt: skip
+    values = {
+        "rag_model": "smollm2-135m",
+        "ft_model": "<img src=x onerror=alert(1)>",
+        "arms": ("rag", "finetuned"),
+        "pairs_from": pairs_from,
+        "n_pairs": 12,
+        "style_marker": StyleMarker("prefix", "Per the <b>manual</b>:"),
+        "corpus": CorpusSize(docs=3, chunks=9, chars=4200),
+        "index": Usage(seconds=1.2, peak_rss_increase=30 * 2**20),
+        "index_chunks": 9,
+        "update": Update(seconds=0.8, docs=1, chunks=2),
+        "training": Training(
+            seconds=42.0,
+            loop_seconds=40.0,
+            steps=20,
+            pairs=13,
+            trained_here=True,
+            peak_rss_increase=900 * 2**20,
+            peak_rss=None,
+            parameters=4_884_480,
+            adapter_bytes=19 * 2**20,
+        ),
+        "answers": pl.DataFrame(rows, schema=ANSWER_SCHEMA),
+        "total_seconds": 65.0,
+    }
+    return Measurements(**(values | changes))
+
+
+def test_the_table_is_a_pure_function_of_typed_measurements():
+    m = _measurements()
+    df = table(m)
+    assert df.equals(table(m)) and df["aspect"].to_list() == list(ASPECTS)
+    assert m.accuracy("rag", "train") == (7, 12) and m.accuracy("finetuned", "train") == (3, 12)
+    card = Scorecard(df, m)
+    assert "7/12 (58%)" in card.row("primary goal")["rag"]
+    assert "abstained 2/2 (100%)" in card.row("hallucination reduction")["rag"]
+    assert "abstained 0/2 (0%)" in card.row("hallucination reduction")["finetuning"]
+    assert "0/1 (0%) before, 1/1 (100%) after" in card.row("knowledge update")["rag"]
+    assert "4,884,480 parameters" in card.row("model modification")["finetuning"]
+    assert "citation precision 100%" in card.row("traceability")["rag"]
+    assert "auto-built" not in card.row("data requirement")["finetuning"]
+    auto = table(_measurements(pairs_from="auto"))
+    assert "auto-built" in auto.row(ASPECTS.index("data requirement"), named=True)["finetuning"]
+
+
+def test_the_picture_shows_counts_intervals_winners_and_escapes_everything():
+    card = Scorecard(table(m := _measurements(pairs_from="auto")), m)
+    html = card._repr_html_()
+    lo, hi = wilson(7, 12)
+    assert "7/12 · 58%" in html and "3/12 · 25%" in html
+    assert f"left:{100 * lo:.1f}%;width:{100 * (hi - lo):.1f}%" in html  # the whisker
+    assert "★" in html  # RAG's 2/2 abstentions vs 0/2, the faster update, the cheaper cells
+    assert "pairs auto-built from headings" in html
+    assert "kb.add: 0.80 s" in html and "retrain: 42.0 s" in html
+    assert "var(--jp-ui-font-color1" in html and "var(--jp-brand-color1" in html
+    assert "<img" not in html and "&lt;img src=x" in html and "<b>manual</b>" not in html
+    assert "<script" not in html
+    text = repr(card)
+    assert "pairs auto-built" in text and all(aspect in text for aspect in ASPECTS)
+    assert "&lt;" not in text  # plain text is not HTML

@@ -393,7 +393,7 @@ def test_generate_without_a_query_says_so(bm25_kb):
 
 def _comparison() -> pl.DataFrame:
     """Rows in ragnb.compare's schema: two questions, three arms, one of them closed-book."""
-    from ragnb.comparison import SCHEMA
+    from ragnb.evaluate.compare import SCHEMA
 
     rows = []
     for q, ref in [
