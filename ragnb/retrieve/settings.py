@@ -33,6 +33,7 @@ DEFAULT_ALPHA = 0.7  # convex: weight of dense (0 = BM25 only, 1 = dense only)
 DEFAULT_RRF_K = 60  # rrf: score = sum_i w_i / (k + rank_i), ranks from 1
 DEFAULT_RRF_WEIGHTS = (1.0, 1.0)  # rrf: (bm25 weight, dense weight)
 DEFAULT_CANDIDATES = 100  # hybrid: rows each retriever returns before fusion (at least k)
+DEFAULT_RERANK_CANDIDATES = 20  # rerank: fused hits re-scored (at least k); see retrieve/rerank.py
 DEFAULT_CHUNK_SIZE = 1000  # characters; MiniLM reads ~256 word pieces, about 1,000 characters
 DEFAULT_CHUNK_OVERLAP = 150  # characters of whole sentences repeated from the previous chunk
 # ==========================================================================
@@ -69,6 +70,15 @@ class SearchSettings:
         candidates: rows each retriever returns before hybrid fusion (>= 1; at least k are used).
         rrf_k: the RRF constant (>= 0).
         weights: RRF (bm25, dense) weights, each >= 0.
+        min_score: drop hits scoring below it (None: keep all). Its scale depends on the mode:
+            bm25, the BM25 score (0 and up, corpus-dependent); dense and hybrid, the cosine
+            similarity of chunk and query in [-1, 1] (hybrid's fused score is relative to the
+            other candidates, so it cannot say "nothing relevant"); with `rerank`, the
+            reranker's score (the default's is a cosine too).
+        rerank: re-score the fused candidates: True for the offline sentence-level MiniLM
+            reranker, a CrossEncoder folder or hub id, a reranker object or a callable
+            (see ragnb.retrieve.rerank); None or False: off.
+        rerank_candidates: how many fused hits the reranker re-scores (at least k are).
 
     Raises:
         InputError: a value of the wrong type or out of range, naming the value and the fix.
@@ -83,6 +93,10 @@ class SearchSettings:
     candidates: int = DEFAULT_CANDIDATES
     rrf_k: float = DEFAULT_RRF_K
     weights: tuple[float, float] = DEFAULT_RRF_WEIGHTS
+    min_score: float | None = None
+    # a reranker may be any object: like `where`, it stays out of == and hash
+    rerank: Any = field(default=None, compare=False)
+    rerank_candidates: int = DEFAULT_RERANK_CANDIDATES
 
     def __post_init__(self):
         for f in dataclasses.fields(self):  # None means the default (mode/where stay None)
@@ -182,6 +196,30 @@ def _check_weights(weights: object) -> tuple[float, float]:
     return (float(pair[0]), float(pair[1]))
 
 
+def _check_min_score(min_score: object) -> float | None:
+    if min_score is not None and not _is_real(min_score):
+        raise InputError(
+            f"min_score={min_score!r} must be a number (a cosine in [-1, 1] for dense and "
+            "hybrid, a BM25 score for bm25) or None: e.g. min_score=0.3"
+        )
+    return None if min_score is None else float(min_score)
+
+
+def _check_rerank(rerank: object) -> Any:
+    from ragnb.retrieve.rerank import check_rerank
+
+    return check_rerank(rerank)
+
+
+def _check_rerank_candidates(rerank_candidates: object) -> int:
+    if not _is_count(rerank_candidates):
+        raise InputError(
+            f"rerank_candidates={rerank_candidates!r} must be a positive integer: e.g. "
+            f"rerank_candidates={DEFAULT_RERANK_CANDIDATES}"
+        )
+    return int(rerank_candidates)
+
+
 _CHECKS = {
     "k": _check_k,
     "mode": _check_mode,
@@ -191,4 +229,7 @@ _CHECKS = {
     "candidates": _check_candidates,
     "rrf_k": _check_rrf_k,
     "weights": _check_weights,
+    "min_score": _check_min_score,
+    "rerank": _check_rerank,
+    "rerank_candidates": _check_rerank_candidates,
 }
