@@ -297,7 +297,7 @@ def test_disk_cache_spares_embedding_in_a_new_knowledge_base(tmp_path, monkeypat
     again = KnowledgeBase(embedder=second).add(FAQ, text="body", id="doc_id")
     again.add("One new document.", id="new")
     assert again.embed() == 1 and second.embedded == 1
-    assert np.array_equal(again._vectors[:4], kb._vectors)
+    assert np.array_equal(again._dense.vectors[:4], kb._dense.vectors)
     assert list((tmp_path / "embeddings").iterdir())[0].name == "hash-bow-64-v1"
     off = CachedHashEmbedder()
     assert (

@@ -154,7 +154,7 @@ def test_state_hits_match_kb_search(kb, settings):
 
 @pytest.mark.slow
 def test_each_setting_change_reruns_the_search_without_reindexing(kb):
-    bm25_model, vectors = kb._bm25._model, kb._vectors
+    bm25_model, vectors = kb._bm25._model, kb._dense.vectors
     state = ExplorerState(kb, query=QUERY, mode="hybrid", fusion="rrf", k=3)
     steps = [
         ("k", 6, {"k": 6, "mode": "hybrid", "fusion": "rrf"}),
@@ -173,7 +173,7 @@ def test_each_setting_change_reruns_the_search_without_reindexing(kb):
         setattr(state, name, value)
         assert state.searches == before + 1, f"changing {name} did not search"
         assert_frame_equal(state.hits, kb.search(state.query, **expected))
-    assert kb._bm25._model is bm25_model and kb._vectors is vectors  # indexes untouched
+    assert kb._bm25._model is bm25_model and kb._dense.vectors is vectors  # indexes untouched
 
 
 @pytest.mark.slow

@@ -315,6 +315,14 @@ class BM25Index:
         keep = top > 0
         return rows[keep], top[keep]
 
+    def copy(self) -> BM25Index:
+        """An independent copy (the built score matrix is shared: it is never changed in
+        place, only replaced)."""
+        other = BM25Index.__new__(BM25Index)
+        other.__dict__.update(self.__dict__)
+        other.vocab, other.rows, other._terms = dict(self.vocab), list(self.rows), list(self._terms)
+        return other
+
     # ---------------------------------------------------------------- persistence (plain arrays)
 
     def arrays(self) -> dict[str, np.ndarray]:
