@@ -1,17 +1,21 @@
 """The RAG prompt: numbered context blocks, short citation instructions, and fitting the whole
 thing into the model's context window.
 
-    messages = [system:    "<instructions>\\n\\nContext:\\n[1] (Power › The console) Three AA ...
-                            \\n\\n[2] ...",
-                user:      "Quote the first sentence of passage 1. (cite the passage number, ...)",
-                assistant: "Three AA batteries act as a backup supply during a power cut [1].",
-                user:      "How long do the batteries last? (cite the passage number, like [1])"]
+    messages = [system:    "<instructions>",
+                user:      "Context:\\n[1] (Tilda kettle › Care) Descale ...\\n\\n[2] ...
+                            \\n\\nQuestion: How much water fits in the Tilda kettle? (cite ...)",
+                assistant: "The Tilda kettle holds 1.7 litres [2].",
+                user:      "Context:\\n[1] (Power › The console) Three AA ...\\n\\n[2] ...
+                            \\n\\nQuestion: How long do the batteries last? (cite ...)"]
 
-The worked exchange in the middle is built from the real first passage: a 135M model copies its
-format (a sentence, then the passage number) where it ignores written instructions.
+The worked exchange in the middle (``demonstration="fixed"``) is about a made-up kettle, never
+the user's text: a 135M model copies its format (a sentence, then the passage number) where it
+ignores written instructions, and an exchange built from the user's own first passage (the old
+``demonstration="first_sentence"``, kept for comparison) put that passage's first sentence in
+the model's mouth whatever the question. ``demonstration=None`` drops the exchange.
 
-The context sits in the system message so that a model without a chat template gets a clean
-completion layout too ("<instructions> Context: ... Question: ... Answer:").
+A passage keeps its own number (``Passage.number``), so a context of evidence can list passage 3
+before passage 1 and a citation [3] still means the third hit.
 
 Small models cite poorly when the instructions are long, so they are three short sentences.
 `fit_prompt` keeps the highest-ranked chunks whole, cuts the first one that does not fit, drops
@@ -25,7 +29,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ragnb.errors import ContextOverflowError
+from ragnb.errors import ContextOverflowError, InputError
 
 RAG_INSTRUCTIONS = (
     "Answer the question using only the numbered context. "
@@ -51,6 +55,23 @@ class Passage:
     title: str
     heading: str
     text: str
+    number: int | None = None  # its number in the prompt; None: its place in the list
+
+
+# A fixed worked example that is no user's text (see the module docstring): the answer is in
+# passage 2, so the model sees that the citation names the passage used, not always [1].
+DEMO_PASSAGES = (
+    Passage("Tilda kettle", "Care", "Descale the Tilda kettle once a month with white vinegar."),
+    Passage(
+        "Tilda kettle",
+        "Specifications",
+        "The Tilda kettle holds 1.7 litres and switches itself off 30 seconds after the water "
+        "boils.",
+    ),
+)
+DEMO_QUESTION = "How much water fits in the Tilda kettle?"
+DEMO_ANSWER = "The Tilda kettle holds 1.7 litres [2]."
+DEMONSTRATIONS = ("fixed", "first_sentence", None)
 
 
 @dataclass(frozen=True)
@@ -91,44 +112,80 @@ def context_block(number: int, passage: Passage) -> str:
     return f"[{number}] {label}{text}"
 
 
-def build_messages(question: str, passages: Sequence[Passage] | None) -> Messages:
+def context_blocks(passages: Sequence[Passage]) -> str:
+    """The numbered blocks of `passages`, each under its own number or its place in the list.
+
+    >>> context_blocks([Passage("T", "", "Because.", number=3), Passage("U", "", "So.")])
+    '[3] (T) Because.\\n\\n[2] (U) So.'
+    """
+    return "\n\n".join(context_block(p.number or i, p) for i, p in enumerate(passages, start=1))
+
+
+def build_messages(
+    question: str, passages: Sequence[Passage] | None, demonstration: str | None = "fixed"
+) -> Messages:
     """The chat messages for `question`: with numbered `passages`, or closed-book when None.
 
-    >>> build_messages("Why?", [Passage("T", "", "Because.")])[0]["content"].splitlines()[-2:]
+    `demonstration` is "fixed" (a worked exchange on a made-up kettle), None (no exchange), or
+    "first_sentence" (the old exchange quoting the first passage, context in the system message).
+
+    >>> build_messages("Why?", [Passage("T", "", "Because.")])[-1]["content"].splitlines()[:2]
     ['Context:', '[1] (T) Because.']
     """
+    if demonstration not in DEMONSTRATIONS:
+        raise InputError(
+            f"unknown demonstration {demonstration!r}: use 'fixed', 'first_sentence' or None"
+        )
     if passages is None:
         return [
             {"role": "system", "content": CLOSED_BOOK_INSTRUCTIONS},
             {"role": "user", "content": question},
         ]
-    blocks = "\n\n".join(context_block(i, p) for i, p in enumerate(passages, start=1))
-    system = {"role": "system", "content": f"{RAG_INSTRUCTIONS}\n\nContext:\n{blocks}"}
+    if demonstration == "first_sentence":
+        blocks = context_blocks(passages)
+        system = {"role": "system", "content": f"{RAG_INSTRUCTIONS}\n\nContext:\n{blocks}"}
+        if not passages:
+            return [system, {"role": "user", "content": question}]
+        return [
+            system,
+            *first_sentence_demonstration(passages[0]),
+            {"role": "user", "content": question + CITE_REMINDER},
+        ]
+    system = {"role": "system", "content": RAG_INSTRUCTIONS}
     if not passages:
-        return [system, {"role": "user", "content": question}]
-    return [
-        system,
-        *demonstration(passages[0]),
-        {"role": "user", "content": question + CITE_REMINDER},
-    ]
+        return [system, {"role": "user", "content": f"Context: (none)\n\nQuestion: {question}"}]
+    exchange = []
+    if demonstration == "fixed":
+        exchange = [
+            {"role": "user", "content": _turn(DEMO_QUESTION, DEMO_PASSAGES)},
+            {"role": "assistant", "content": DEMO_ANSWER},
+        ]
+    return [system, *exchange, {"role": "user", "content": _turn(question, passages)}]
+
+
+def _turn(question: str, passages: Sequence[Passage]) -> str:
+    return f"Context:\n{context_blocks(passages)}\n\nQuestion: {question}{CITE_REMINDER}"
 
 
 def first_sentence(text: str, max_words: int = 30) -> str:
-    """The first sentence of `text` (a decimal point does not end it), at most `max_words` long.
+    """The first sentence of `text` that is not a heading (``ragnb.grounding``'s splitter: a
+    decimal point or "e.g." does not end it), at most `max_words` long.
 
-    >>> first_sentence("It falls to 1.5 °C. Then it beeps.")
-    'It falls to 1.5 °C'
+    >>> first_sentence("# Frost\\nIt falls to 1.5 °C, e.g. at night. Then it beeps.")
+    'It falls to 1.5 °C, e.g. at night'
     """
-    sentence = re.split(r"(?<=[.!?])\s", " ".join(text.split()), maxsplit=1)[0]
-    return " ".join(sentence.split()[:max_words]).rstrip(".!?")
+    from ragnb.grounding.sentences import sentences
+
+    found = [s.text for s in sentences(text) if s.kind != "heading"] or [text]
+    return " ".join(found[0].split()[:max_words]).rstrip(".!?")
 
 
-def demonstration(passage: Passage) -> Messages:
-    """One worked exchange on the real context, showing the answer format: a sentence from the
-    passage, then its number. Tiny models copy this format; instructions alone they ignore.
+def first_sentence_demonstration(passage: Passage) -> Messages:
+    """The old worked exchange, built from the user's first passage: quote its first sentence,
+    then its number. Kept only to measure against the fixed demonstration.
 
-    >>> demonstration(Passage("T", "", "Hold MODE for 6 seconds. It beeps."))[1]["content"]
-    'Hold MODE for 6 seconds [1].'
+    >>> first_sentence_demonstration(Passage("T", "", "Hold MODE for 6 s. It beeps."))[1]["content"]
+    'Hold MODE for 6 s [1].'
     """
     return [
         {"role": "user", "content": "Quote the first sentence of passage 1." + CITE_REMINDER},
@@ -145,6 +202,7 @@ def fit_prompt(
     context_length: int,
     max_tokens: int,
     margin: int = MARGIN_TOKENS,
+    demonstration: str | None = "fixed",
 ) -> FittedPrompt:
     """The largest prompt for `question` that leaves `max_tokens` + `margin` free in the window.
 
@@ -162,11 +220,18 @@ def fit_prompt(
     budget = context_length - max_tokens - margin
 
     def render(kept: Sequence[Passage] | None) -> tuple[str, Messages, int]:
-        messages = build_messages(question, kept)
+        messages = build_messages(question, kept, demonstration)
         prompt = format_chat(messages)
         return prompt, messages, count_tokens(prompt)
 
     prompt, messages, used = render(None if passages is None else [])
+    if used > budget and budget <= 0:  # max_tokens alone fills the window: name the limit
+        room = context_length - margin - used
+        raise ContextOverflowError(
+            f"max_tokens={max_tokens} does not fit the context window of {context_length} "
+            f"tokens, which the question and instructions share ({used} tokens, {margin} spare)"
+            + (f": use max_tokens={room} or less" if room >= 1 else ": shorten the question")
+        )
     if used > budget:
         raise ContextOverflowError(
             f"the question and instructions take {used} tokens but only {budget} fit "
@@ -201,7 +266,9 @@ def _cut_to_fit(passage, kept, render, budget, used):
     lo, hi, best = 1, len(words) - 1, None
     while lo <= hi:  # binary search on the number of words kept
         mid = (lo + hi) // 2
-        short = Passage(passage.title, passage.heading, " ".join(words[:mid]) + " …")
+        short = Passage(
+            passage.title, passage.heading, " ".join(words[:mid]) + " …", passage.number
+        )
         rendered = render([*kept, short])
         if rendered[2] <= budget:
             best, lo = (short, rendered), mid + 1

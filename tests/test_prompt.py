@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ragnb.errors import ContextOverflowError
+from ragnb.errors import ContextOverflowError, InputError
 from ragnb.prompt import (
     CITE_REMINDER,
     CLOSED_BOOK_INSTRUCTIONS,
+    DEMO_ANSWER,
+    DEMO_QUESTION,
     MIN_CUT_TOKENS,
     RAG_INSTRUCTIONS,
     Passage,
@@ -54,22 +56,42 @@ def test_context_block_labels_with_title_and_heading_without_repeating_the_title
 def test_messages_number_the_passages_and_closed_book_has_no_context():
     passages = [Passage("A", "", "One is 1.5 units. More."), Passage("B", "", "two")]
     system, demo_q, demo_a, user = build_messages("Q?", passages)
-    assert system["content"].startswith(RAG_INSTRUCTIONS)
-    assert "[1] (A) One is 1.5 units. More.\n\n[2] (B) two" in system["content"]
-    assert demo_q["role"] == "user" and demo_q["content"].endswith(CITE_REMINDER)
-    assert demo_a == {"role": "assistant", "content": "One is 1.5 units [1]."}
-    assert user == {"role": "user", "content": "Q?" + CITE_REMINDER}
+    assert system == {"role": "system", "content": RAG_INSTRUCTIONS}
+    # The worked exchange is about a made-up kettle, never the user's text (#11).
+    assert demo_q["role"] == "user" and DEMO_QUESTION in demo_q["content"]
+    assert "One is 1.5" not in demo_q["content"] + demo_a["content"]
+    assert demo_a == {"role": "assistant", "content": DEMO_ANSWER}
+    assert user["content"] == (
+        "Context:\n[1] (A) One is 1.5 units. More.\n\n[2] (B) two\n\nQuestion: Q?" + CITE_REMINDER
+    )
+    bare = build_messages("Q?", passages, demonstration=None)
+    assert [m["role"] for m in bare] == ["system", "user"] and bare[1] == user
     nothing = build_messages("Q?", [])  # nothing to cite: no demonstration, no reminder
-    assert [m["content"] for m in nothing][1:] == ["Q?"]
+    assert len(nothing) == 2 and CITE_REMINDER not in nothing[1]["content"]
     closed = build_messages("Q?", None)
     assert closed[0]["content"] == CLOSED_BOOK_INSTRUCTIONS and "[1]" not in join(closed)
+    with pytest.raises(InputError, match="demonstration"):
+        build_messages("Q?", passages, demonstration="kettle")
+
+
+def test_the_old_demonstration_quotes_passage_1_for_comparison_only():
+    passages = [Passage("A", "", "One is 1.5 units. More."), Passage("B", "", "two")]
+    system, demo_q, demo_a, user = build_messages("Q?", passages, "first_sentence")
+    assert "[1] (A) One is 1.5 units. More.\n\n[2] (B) two" in system["content"]
+    assert demo_a == {"role": "assistant", "content": "One is 1.5 units [1]."}
+    assert user == {"role": "user", "content": "Q?" + CITE_REMINDER}
+
+
+def test_passages_keep_their_own_numbers():
+    passages = [Passage("A", "", "x", number=3), Passage("B", "", "y", number=1)]
+    assert "[3] (A) x\n\n[1] (B) y" in build_messages("Q?", passages)[-1]["content"]
 
 
 def test_first_sentence_keeps_decimals_and_caps_length():
     assert first_sentence("E-47 means blocked! Clean it.") == "E-47 means blocked"
-    assert (
-        first_sentence("- Screen: 7.2-inch\n- Power: USB-C") == "- Screen: 7.2-inch - Power: USB-C"
-    )
+    # a list item is a sentence of its own (the one splitter, ragnb.grounding)
+    assert first_sentence("- Screen: 7.2-inch\n- Power: USB-C") == "- Screen: 7.2-inch"
+    assert first_sentence("# Specs\nIt weighs approx. 1.5 kg. Red.") == "It weighs approx. 1.5 kg"
     assert first_sentence(" ".join(["w"] * 50)) == " ".join(["w"] * 30)
 
 

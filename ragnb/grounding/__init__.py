@@ -1,0 +1,47 @@
+"""Grounded answers: evidence before generation, attribution and abstention after it.
+
+    sentences.py  the one sentence splitter (spans with offsets: evidence can be highlighted)
+    text.py       content words, numbers and names two texts can share
+    evidence.py   retrieved chunks -> scored sentences -> a compact context of evidence
+    support.py    answer sentences -> the evidence that supports each (``answer.support``),
+                  abstention, and the extractive answer
+    settings.py   GroundingSettings: weights and thresholds, defaults measured on Skymere
+
+``RAG.ask(context="evidence", abstain="auto", answer_mode="generate")`` runs all of it.
+"""
+
+from ragnb.grounding.evidence import (
+    EvidencePool,
+    EvidenceSentence,
+    evidence_passages,
+    score_evidence,
+)
+from ragnb.grounding.sentences import Span, sentences, split_sentences
+from ragnb.grounding.settings import GroundingSettings
+from ragnb.grounding.support import (
+    ABSTENTION,
+    SUPPORT_SCHEMA,
+    abstention,
+    attribute,
+    declines,
+    empty_support,
+    extract,
+)
+
+__all__ = [
+    "ABSTENTION",
+    "SUPPORT_SCHEMA",
+    "EvidencePool",
+    "EvidenceSentence",
+    "GroundingSettings",
+    "Span",
+    "abstention",
+    "attribute",
+    "declines",
+    "empty_support",
+    "evidence_passages",
+    "extract",
+    "score_evidence",
+    "sentences",
+    "split_sentences",
+]

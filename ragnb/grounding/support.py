@@ -1,0 +1,280 @@
+"""Attribution after generation: which evidence supports each sentence of an answer.
+
+For every answer sentence, every sentence of the passages the model was shown is a candidate:
+
+    score     = (wd * cosine + wl * coverage) / (wd + wl)
+    coverage  = idf-weighted share of the answer sentence's content words found in the candidate
+                (words of the passage's heading count half)
+    eligible  = every number of the answer sentence is in the candidate or its neighbours, and
+                every name is in them or in the passage's title and heading
+
+The best eligible candidate supports the sentence when its score reaches ``support_threshold``
+and the sentence names no number and no name that appears in no passage. One row per sentence
+lands in ``answer.support`` (see SUPPORT_SCHEMA); a sketch with a 52-hour Mast in passage 2:
+
+    "The Mast runs for 52 hours [2]."  -> supported by [2], cited [2]
+    "The Mast runs for 52 hours."      -> supported by [2], cited [], attributed (ragnb chose [2])
+    "The Mast runs for 52 hours [1]."  -> supported by [2], reason "cited [1] but supported by [2]"
+    "The Mast runs for 42 hours [2]."  -> unsupported, reason "number 42 appears in no passage"
+
+Then :func:`abstention` decides whether the answer as a whole stands (``abstain="auto"``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+import numpy as np
+import polars as pl
+
+from ragnb.grounding.evidence import EvidencePool, EvidenceSentence, chosen, combine, embed
+from ragnb.grounding.sentences import sentences
+from ragnb.grounding.text import content_words, names, numbers, strip_markers
+
+__all__ = [
+    "ABSTENTION",
+    "SUPPORT_SCHEMA",
+    "abstention",
+    "attribute",
+    "declines",
+    "empty_support",
+    "extract",
+]
+
+SUPPORT_SCHEMA = {
+    "sentence": pl.String,
+    "supported": pl.Boolean,
+    "score": pl.Float64,
+    "number": pl.Int32,
+    "chunk_id": pl.String,
+    "evidence": pl.String,
+    "start": pl.Int32,
+    "end": pl.Int32,
+    "cited": pl.List(pl.Int32),
+    "attributed": pl.Boolean,
+    "reason": pl.String,
+}
+ABSTENTION = "The documents do not say"
+
+# Citation markers as the answer module reads them ("[1]", "[1, 3]", "[2-3]", "[Source 2]").
+_MARKER = re.compile(
+    r"\[\s*(?:(?:source|context|passage|chunk|doc(?:ument)?)\s*)?"
+    r"(\d+(?:\s*(?:[-\u2013,;]|and)\s*\d+)*)\s*\]",
+    re.IGNORECASE,
+)
+# How a model declines: "I don't know", "the context does not say", "not mentioned in the ...".
+_DECLINE = re.compile(
+    r"\bi\s+(?:do\s+not|don't|cannot|can't)\s+(?:know|say|tell|answer|find)\b"
+    r"|\b(?:context|documents?|passages?|text|manual|sources?|information)\s+"
+    r"(?:does\s+not|doesn't|do\s+not|don't)\s+(?:say|mention|state|specify|contain|provide)\b"
+    r"|\bnot\s+(?:mentioned|stated|specified|provided|given|found)\s+in\b"
+    r"|\bno\s+information\b|\bnot\s+enough\s+information\b",
+    re.IGNORECASE,
+)
+_ITEM_MARKER = re.compile(r"^\s*(?:[-*+\u2022]\s+|\d{1,3}[.)]\s+)")
+
+
+def empty_support() -> pl.DataFrame:
+    """A support frame with no rows (closed-book answers, answers not yet verified)."""
+    return pl.DataFrame(schema=SUPPORT_SCHEMA)
+
+
+def declines(text: str) -> bool:
+    """Whether `text` is the model declining to answer.
+
+    >>> declines("I don't know."), declines("The context does not say."), declines("It is 5.")
+    (True, True, False)
+    """
+    return bool(_DECLINE.search(text.replace("\u2019", "'")))
+
+
+def cited_numbers(text: str) -> list[int]:
+    """The passage numbers cited in `text`, in order, without repeats.
+
+    >>> cited_numbers("It lasts 19 days [2][1], see [1-3].")
+    [2, 1, 3]
+    """
+    from ragnb.answer import marker_numbers
+
+    seen: dict[int, None] = {}
+    for match in _MARKER.finditer(text):
+        seen.update(dict.fromkeys(marker_numbers(match.group(1))))
+    return list(seen)
+
+
+def _row(sentence: str, cited: list[int], **values) -> dict:
+    row = dict.fromkeys(SUPPORT_SCHEMA) | {"sentence": sentence, "cited": cited}
+    row |= {"supported": False, "attributed": False, "score": 0.0}
+    return row | values
+
+
+def _evidence(row: dict, e: EvidenceSentence, score: float) -> dict:
+    return row | {
+        "score": score,
+        "number": e.number,
+        "chunk_id": e.chunk_id,
+        "evidence": e.text,
+        "start": e.start,
+        "end": e.end,
+    }
+
+
+def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = None) -> pl.DataFrame:
+    """One row per sentence of the answer `text`: does evidence in `pool` support it?
+
+    Args:
+        text: the model's answer.
+        pool: the scored sentences of the retrieved passages (:func:`score_evidence`).
+        shown: the passage numbers the model was given; None means every passage in `pool`.
+
+    Returns:
+        A DataFrame of SUPPORT_SCHEMA (see the module docstring; ``reason`` says why a sentence
+        is unsupported, or what is wrong with the citation of a supported one).
+    """
+    settings = pool.settings
+    shown = set(pool.texts) if shown is None else set(shown)
+    candidates = [e for e in pool.sentences if e.number in shown and e.text.strip()]
+    context = " ".join(pool.texts[n] for n in shown if n in pool.texts)
+    known_numbers = set(numbers(context)) | set(numbers(pool.question))
+    known_words = set(content_words(context)) | set(content_words(pool.question))
+    for n in shown:
+        known_words |= pool.headings.get(n, frozenset())
+    window_words, window_numbers = _windows(pool, candidates)
+
+    spans = [s for s in sentences(text) if strip_markers(s.text).strip(" .")]
+    cleaned = [_ITEM_MARKER.sub("", strip_markers(s.text)).strip() for s in spans]
+    has_dense = pool.embedder is not None and pool.vectors is not None and bool(candidates)
+    if has_dense and cleaned:
+        answer_vectors = embed(pool.embedder, cleaned)  # (n_answer_sentences, dim)
+        index = {id(e): i for i, e in enumerate(pool.sentences)}
+        candidate_vectors = pool.vectors[[index[id(e)] for e in candidates]]
+        cosines = answer_vectors @ candidate_vectors.T  # (n_answer_sentences, n_candidates)
+    else:
+        cosines = np.zeros((len(cleaned), len(candidates)), np.float32)
+
+    rows = []
+    default = max(pool.weights.values(), default=1.0)
+    for i, (span, clean) in enumerate(zip(spans, cleaned, strict=True)):
+        cited = cited_numbers(span.text)
+        row = _row(span.text.strip(), cited)
+        if declines(clean):
+            rows.append(row | {"reason": "the model says it does not know"})
+            continue
+        words = content_words(clean)
+        if not words:
+            rows.append(row | {"reason": "nothing to check"})
+            continue
+        said_numbers = numbers(clean)
+        said_names = [n for n in names(clean) if content_words(n)]
+        invented = [n for n in said_numbers if n not in known_numbers]
+        unknown = [n for n in said_names if not set(content_words(n)) <= known_words]
+        total = sum(pool.weights.get(w, default) for w in words)
+        best_any: tuple[float, EvidenceSentence] | None = None
+        eligible: list[tuple[float, EvidenceSentence]] = []
+        for j, e in enumerate(candidates):
+            heading = pool.headings.get(e.number, frozenset())
+            found = sum(
+                pool.weights.get(w, default) * (1.0 if w in e.words else 0.5 if w in heading else 0)
+                for w in words
+            )
+            score = combine(float(cosines[i, j]), found / total, settings, has_dense)
+            if best_any is None or score > best_any[0]:
+                best_any = (score, e)
+            near = window_words[id(e)] | heading
+            if all(n in window_numbers[id(e)] for n in said_numbers) and all(
+                set(content_words(n)) <= near for n in said_names
+            ):
+                eligible.append((score, e))
+        best = max(eligible, key=lambda pair: pair[0], default=None)
+        row["score"] = best[0] if best else (best_any[0] if best_any else 0.0)
+        if invented:
+            rows.append(row | {"reason": f"number {invented[0]} appears in no passage"})
+            continue
+        if unknown:
+            rows.append(row | {"reason": f"name {unknown[0]} appears in no passage"})
+            continue
+        threshold = settings.support_threshold
+        if best is None or best[0] < threshold:
+            reason = "no evidence"
+            if best_any is not None and best_any[0] >= threshold:
+                missing = _missing(said_numbers, said_names, best_any[1], window_words,
+                                   window_numbers, pool)  # fmt: skip
+                reason = f"{missing} is not in the evidence [{best_any[1].number}]"
+            rows.append(row | {"reason": reason})
+            continue
+        backing = [pair for pair in eligible if pair[1].number in cited and pair[0] >= threshold]
+        if backing:
+            score, e = max(backing, key=lambda pair: pair[0])
+            rows.append(_evidence(row, e, score) | {"supported": True})
+            continue
+        score, e = best
+        reason = None
+        if cited:
+            wrong = ", ".join(str(n) for n in cited)
+            reason = f"cited [{wrong}] but supported by [{e.number}]"
+        rows.append(
+            _evidence(row, e, score) | {"supported": True, "attributed": True, "reason": reason}
+        )
+    return pl.DataFrame(rows, schema=SUPPORT_SCHEMA) if rows else empty_support()
+
+
+def _windows(pool: EvidencePool, candidates: list[EvidenceSentence]):
+    """Per candidate (by id): the content words and numbers of it and its neighbours; a table
+    row also sees its table's header row."""
+    words: dict[int, set[str]] = {}
+    nums: dict[int, set[str]] = {}
+    for e in candidates:
+        near = pool.neighbours(e, 1)
+        if e.text.lstrip().startswith("|"):
+            rows = [s for s in pool.sentences if s.number == e.number and s.position < e.position]
+            header = next((s for s in rows if s.text.lstrip().startswith("|")), None)
+            near += [header] if header else []
+        words[id(e)] = set().union(*(s.words for s in near))
+        nums[id(e)] = set().union(*(numbers(s.text) for s in near))
+    return words, nums
+
+
+def _missing(said_numbers, said_names, e, window_words, window_numbers, pool) -> str:
+    """What keeps `e` from supporting the sentence: "number 19" or "name Solo"."""
+    for n in said_numbers:
+        if n not in window_numbers[id(e)]:
+            return f"number {n}"
+    near = window_words[id(e)] | pool.headings.get(e.number, frozenset())
+    for n in said_names:
+        if not set(content_words(n)) <= near:
+            return f"name {n}"
+    return "the claim"
+
+
+def abstention(support: pl.DataFrame, pool: EvidencePool, raw_text: str) -> str | None:
+    """Why the answer should give way to "the documents do not say", or None if it stands.
+
+    The evidence is too weak (the best sentence scores under ``min_evidence``), the model
+    declined, or less than ``min_supported`` of its sentences are supported.
+    """
+    settings = pool.settings
+    if pool.top_score < settings.min_evidence:
+        return f"no passage matches the question well (best evidence {pool.top_score:.2f})"
+    if support.height == 0:
+        return "the model gave no answer" if not raw_text.strip() else "nothing to check"
+    if declines(raw_text) and not support["supported"].any():
+        return "the model found no answer in them"
+    share = support["supported"].mean()
+    if share < settings.min_supported:
+        reasons = [r for r in support.filter(~pl.col("supported"))["reason"].to_list() if r]
+        return reasons[0] if reasons else "no sentence of the answer is supported"
+    return None
+
+
+def extract(pool: EvidencePool) -> tuple[str, pl.DataFrame]:
+    """The extractive answer: the best evidence sentence and its citation, and its support row
+    (an empty text when the passages hold no sentence)."""
+    best = chosen(pool)
+    if not best:
+        return "", empty_support()
+    e = best[0]
+    body = " ".join(_ITEM_MARKER.sub("", e.text).split())
+    text = f"{body} [{e.number}]"
+    row = _evidence(_row(text, [e.number]), e, e.score) | {"supported": True}
+    return text, pl.DataFrame([row], schema=SUPPORT_SCHEMA)

@@ -1,0 +1,235 @@
+"""Grounded answers: the sentence splitter, evidence selection, attribution worked examples,
+abstention and extractive answers (the last two with the real SmolLM2 and MiniLM)."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import pytest
+
+from ragnb import datasets
+from ragnb.errors import InputError
+from ragnb.grounding import (
+    SUPPORT_SCHEMA,
+    GroundingSettings,
+    attribute,
+    evidence_passages,
+    score_evidence,
+    sentences,
+    split_sentences,
+)
+from ragnb.grounding.text import names, numbers
+from ragnb.kb import KnowledgeBase
+from ragnb.prompt import build_messages
+from ragnb.rag import RAG
+
+
+def pieces(text: str) -> list[str]:
+    return [text[s:e] for s, e in split_sentences(text)]
+
+
+# ------------------------------------------------------------------------------ the splitter
+
+
+def test_splitter_keeps_decimals_versions_and_abbreviations_inside_sentences():
+    text = (
+        "The Solo filters 1.2 litres a minute, approx. 72 litres an hour. Firmware v3.2.1 "
+        "fixed it, e.g. the beep. See No. 4 and Fig. 2 for details! Is it safe? Yes."
+    )
+    assert pieces(text) == [
+        "The Solo filters 1.2 litres a minute, approx. 72 litres an hour.",
+        "Firmware v3.2.1 fixed it, e.g. the beep.",
+        "See No. 4 and Fig. 2 for details!",
+        "Is it safe?",
+        "Yes.",
+    ]
+
+
+def test_splitter_joins_wrapped_lines_and_splits_headings_lists_tables_and_code():
+    text = (
+        "# Care\n\nRinse the cartridge in\ncold water. Let it dry\nfor 2 h.\n\n"
+        "1. Open the lid.\n2. Lift the cartridge out.\n- Never use soap.\n\n"
+        "| Model | Weight |\n| Solo | 0.9 kg |\n\n```\nrinse --cold. Then\n```\nDone."
+    )
+    spans = sentences(text)
+    assert [s.text for s in spans] == [
+        "# Care",
+        "Rinse the cartridge in\ncold water.",
+        "Let it dry\nfor 2 h.",
+        "1. Open the lid.",
+        "2. Lift the cartridge out.",
+        "- Never use soap.",
+        "| Model | Weight |",
+        "| Solo | 0.9 kg |",
+        "```\nrinse --cold. Then\n```",
+        "Done.",
+    ]
+    assert [s.kind for s in spans][:2] == ["heading", "sentence"]
+    assert {s.kind for s in spans[3:8]} == {"item"} and spans[8].kind == "code"
+    assert all(text[s.start : s.end] == s.text for s in spans)  # offsets point into the text
+
+
+def test_splitter_keeps_a_citation_after_the_stop_with_its_sentence():
+    assert pieces("It lasts 19 days. [1] The Mast runs 52 h [2]. Done.") == [
+        "It lasts 19 days. [1]",
+        "The Mast runs 52 h [2].",
+        "Done.",
+    ]
+    assert pieces("") == [] and pieces("no stop at all") == ["no stop at all"]
+
+
+def test_numbers_and_names_are_normalised_for_comparison():
+    assert numbers("Three AA cells, 1,200 mAh and v3.2 [4].") == ["3", "1200", "3.2"]
+    assert names("It pairs with the Nimbus S3, not the Crew.") == ["Nimbus", "S3", "Crew"]
+
+
+# ------------------------------------------------------------------------------ evidence
+
+HITS = pl.DataFrame(
+    {
+        "chunk_id": ["console.md#0", "mast.md#0", "alerts.md#0"],
+        "title": ["Power", "Power", "Alerts"],
+        "heading": ["Power > The console", "Power > The Mast", "Alerts > Frost"],
+        "text": [
+            "Three AA batteries act as a backup supply. Fresh batteries keep the console "
+            "running for 19 days without mains power.",
+            "The Mast has no batteries. Its solar panel charges a supercapacitor that keeps the "
+            "Mast running for 52 hours in complete darkness. It restarts on its own.",
+            "The frost alert sounds below 2 degrees. It repeats every 10 minutes.",
+        ],
+    }
+)
+QUESTION = "How long does the Mast keep running in the dark?"
+LEXICAL = GroundingSettings(dense_weight=0.0, lexical_weight=1.0)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return score_evidence(QUESTION, HITS, embedder=None, settings=LEXICAL)
+
+
+def test_evidence_puts_the_best_passage_first_under_its_own_number(pool):
+    best = pool.best()
+    assert best.number == 2 and "52 hours" in best.text
+    assert HITS["text"][1][best.start : best.end] == best.text  # a span of the chunk
+    passages = evidence_passages(pool, HITS)
+    assert passages[0].number == 2 and "52 hours" in passages[0].text
+    assert "19 days" not in passages[0].text
+    user = build_messages(QUESTION, passages)[-1]["content"]
+    assert user.index("[2] (Power › The Mast)") < user.find("[1]") or "[1]" not in user
+
+
+def attribution(text: str, pool) -> dict:
+    support = attribute(text, pool)
+    assert support.schema == pl.Schema(SUPPORT_SCHEMA) and support.height == 1
+    return support.row(0, named=True)
+
+
+def test_a_supported_sentence_keeps_its_citation_and_points_at_the_evidence_span(pool):
+    row = attribution("The Mast keeps running for 52 hours in complete darkness [2].", pool)
+    assert row["supported"] and row["number"] == 2 and row["cited"] == [2]
+    assert not row["attributed"] and row["reason"] is None
+    assert row["chunk_id"] == "mast.md#0" and "52 hours" in row["evidence"]
+    assert HITS["text"][1][row["start"] : row["end"]] == row["evidence"]
+
+
+def test_an_invented_number_is_flagged(pool):
+    row = attribution("The Mast keeps running for 42 hours in complete darkness [2].", pool)
+    assert not row["supported"] and row["reason"] == "number 42 appears in no passage"
+    assert row["number"] is None and row["evidence"] is None
+
+
+def test_a_sentence_supported_by_passage_2_but_cited_to_1_is_reattributed(pool):
+    row = attribution("The Mast keeps running for 52 hours in complete darkness [1].", pool)
+    assert row["supported"] and row["number"] == 2 and row["cited"] == [1]
+    assert row["attributed"] and row["reason"] == "cited [1] but supported by [2]"
+
+
+def test_an_uncited_supported_sentence_gets_the_attributed_citation(pool):
+    row = attribution("The Mast keeps running for 52 hours in complete darkness.", pool)
+    assert row["supported"] and row["number"] == 2 and row["cited"] == [] and row["attributed"]
+
+
+def test_a_number_from_the_wrong_passage_is_not_support(pool):
+    # 19 days is in a passage, but about the console: the Mast's evidence does not hold it.
+    row = attribution("The Mast keeps running for 19 days in complete darkness [2].", pool)
+    assert not row["supported"] and "number 19" in row["reason"]
+
+
+def test_grounding_settings_reject_bad_values():
+    with pytest.raises(InputError, match="window"):
+        GroundingSettings(window=-1)
+    with pytest.raises(InputError, match="support_threshold"):
+        GroundingSettings(support_threshold=2)
+
+
+# ------------------------------------------------------------------------------ with real models
+
+
+@pytest.fixture(scope="module")
+def kb():
+    kb = KnowledgeBase()  # MiniLM, as a new user gets it
+    kb.add(datasets.manual_dir())
+    return kb
+
+
+@pytest.fixture(scope="module")
+def rag(kb):
+    return RAG(kb, model="smollm2-135m", backend="llamacpp", max_tokens=48)
+
+
+@pytest.mark.slow
+def test_an_absent_question_is_answered_with_the_documents_do_not_say(rag):
+    answer = rag.ask("How much does the Skymere S3 cost?")
+    assert answer.abstained and answer.text.startswith("The documents do not say")
+    assert answer.raw_text and answer.raw_text != answer.text  # the model's words are kept
+    kept = rag.ask("How much does the Skymere S3 cost?", abstain="never")
+    assert not kept.abstained and kept.text == kept.raw_text == answer.raw_text
+    assert kept.support.height >= 1 and not kept.support["supported"].all()
+
+
+@pytest.mark.slow
+def test_a_grounded_answer_records_support_citations_and_timings(rag):
+    answer = rag.ask("How long does the Mast keep running in complete darkness?")
+    assert answer.support.schema == pl.Schema(SUPPORT_SCHEMA) and answer.support.height >= 1
+    assert "supported" in answer.citations.columns
+    assert answer.timings["evidence_ms"] > 0 and answer.timings["verify_ms"] > 0
+    shown = [int(n) for n in re.findall(r"^\[(\d+)\]", answer.prompt, re.MULTILINE)]
+    assert shown and set(shown) <= set(range(1, answer.hits.height + 1))
+    assert "Tilda kettle" in answer.prompt and "Quote the first sentence" not in answer.prompt
+
+
+@pytest.mark.slow
+def test_a_stream_is_verified_when_it_ends(rag):
+    stream = rag.ask("How long does the Mast keep running in complete darkness?", stream=True)
+    text = "".join(chunk.text for chunk in stream)
+    answer = stream.answer
+    assert answer.raw_text == text.strip() and answer.support.height >= 1
+
+
+@pytest.mark.slow
+def test_extractive_answers_quote_the_best_evidence_without_a_model(kb):
+    rag = RAG(kb, model="no-such-model")  # never loaded: extractive mode generates nothing
+    answer = rag.ask("How long does the Mast keep running in complete darkness?",
+                     answer_mode="extractive")  # fmt: skip
+    assert "52 hours" in answer.text and answer.text.endswith("]")
+    assert answer.model == "extractive" and not answer.abstained
+    (row,) = answer.support.rows(named=True)
+    assert row["supported"] and f"[{row['number']}]" in answer.text
+    assert answer.citations["supported"].to_list() == [True]
+    assert answer.hits["doc_id"][row["number"] - 1] == "03-power.md"
+    stream = rag.ask("How long does the Mast keep running?", answer_mode="extractive", stream=True)
+    assert "".join(c.text for c in stream) == stream.answer.text
+
+
+def test_bad_grounding_options_give_clear_errors(kb):
+    rag = RAG(kb, model="no-such-model")
+    with pytest.raises(InputError, match="context"):
+        rag.ask("Why?", context="everything")
+    with pytest.raises(InputError, match="abstain"):
+        rag.ask("Why?", abstain="sometimes")
+    with pytest.raises(InputError, match="answer_mode"):
+        rag.ask("Why?", answer_mode="poem")
+    with pytest.raises(InputError, match="retrieval"):
+        rag.ask("Why?", answer_mode="extractive", use_retrieval=False)
