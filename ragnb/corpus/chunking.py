@@ -12,17 +12,13 @@ characters, so a sentence cut at a chunk border is still seen whole by one of th
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ragnb.corpus.loaders import _FENCE, Document  # one notion of a code fence for both
 from ragnb.errors import InputError
+from ragnb.grounding.sentences import split_sentences  # the one sentence splitter
 
 __all__ = ["Chunk", "ChunkSettings", "chunk_document", "chunk_text", "split_units"]
-
-# a sentence ends at . ! ? (optionally closed by quotes/brackets) followed by space and a capital,
-# digit, quote or bracket; abbreviations like "e.g. foo" stay together because "foo" is lower case
-_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[A-Z0-9])")
 
 
 @dataclass(frozen=True)
@@ -105,8 +101,8 @@ def _units(text: str, size: int) -> list[tuple[str, str]]:
             units.append((para, "\n\n"))
             continue
         sep = "\n\n"
-        for sentence in _SENTENCE.split(para):
-            sentence = sentence.strip()
+        for start, end in split_sentences(para):
+            sentence = para[start:end].strip()
             for piece in [sentence] if len(sentence) <= size else _words(sentence, size):
                 if piece:
                     units.append((piece, sep))

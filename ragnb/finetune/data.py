@@ -27,7 +27,6 @@ _FAQ = re.compile(
     r"(?=\n\s*(?:Q|Question)\s*[:.]|\Z)",
     re.MULTILINE | re.DOTALL,
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _MD_HEADING = re.compile(r"^\s*#{1,6}\s+.*$", re.MULTILINE)
 
 
@@ -138,8 +137,10 @@ def first_sentences(text: str, n: int = 2, max_chars: int = 400) -> str:
     >>> first_sentences("# Pumps\\nThe pump runs. It hums. It stops.")
     'The pump runs. It hums.'
     """
+    from ragnb.grounding.sentences import sentences as split  # the one sentence splitter
+
     body = " ".join(_MD_HEADING.sub("", text).split())
-    sentences = _SENTENCE_END.split(body)
+    sentences = [span.text for span in split(body)]
     out = " ".join(sentences[:n]).strip()
     if len(out) > max_chars:
         out = out[:max_chars].rsplit(" ", 1)[0] + " ..."
