@@ -163,3 +163,43 @@ def page(lab):
             yield page
         finally:
             browser.close()
+
+
+# ---------------------------------------------------------------- CI cannot skip what matters
+
+# Under CI (CI=true) or RAGNB_REQUIRE_ALL=1, a skipped browser, notebook or MLX test fails the
+# run: those paths break unnoticed when their dependency quietly goes missing.
+MUST_RUN_FILES = ("test_browser.py", "test_notebooks.py", "test_notebook_kernel.py")
+MUST_RUN_FIXTURES = ("lab", "page")
+
+
+def require_all() -> bool:
+    """Whether skipped browser, notebook and MLX tests fail the run (CI, or asked for)."""
+    ci = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+    return ci or os.environ.get("RAGNB_REQUIRE_ALL", "").strip() == "1"
+
+
+def must_run(item: pytest.Item, reason: str) -> str | None:
+    """Which guarded kind of test `item` is ("browser", "notebook", "MLX"), or None."""
+    if item.get_closest_marker("browser") or set(MUST_RUN_FIXTURES) & set(item.fixturenames):
+        return "browser"
+    if item.path.name in MUST_RUN_FILES:
+        return "notebook"
+    if "mlx" in reason.lower() or "mlx" in item.name.lower():
+        return "MLX"
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.skipped and require_all() and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        kind = must_run(item, reason)
+        if kind is not None:
+            report.outcome = "failed"
+            report.longrepr = (
+                f"a {kind} test skipped under CI, where it must run ({reason}); "
+                "install what it needs (run.sh, .ci/install-chromium) or unset RAGNB_REQUIRE_ALL"
+            )
+    return report
