@@ -50,8 +50,17 @@ def base_model(model) -> tuple[str, Path]:
                 f"model {ref.name!r} is already fine-tuned: train from its base model "
                 f"{ref.base_model!r} instead"
             )
-        # registry models by name; anything else by path, which the registry resolves too
-        return (ref.name if ref.name in REGISTRY else str(ref.path)), Path(ref.path)
+        if ref.format == "served":
+            raise ModelError(
+                f"{ref.name!r} is served over HTTP and cannot be fine-tuned here: fine-tune a "
+                f"local GGUF or hub model, then serve the adapter (llama-server --lora FILE)"
+            )
+        from ragnb.generate.hub import is_hub_id
+
+        # registry models and hub ids by name (resolved again from the cache when the
+        # fine-tuned model loads); anything else by path, which the registry resolves too
+        named = ref.name in REGISTRY or is_hub_id(ref.name)
+        return (ref.name if named else str(ref.path)), Path(ref.path)
     if str(model) in ("default", DEFAULT_BASE):
         return DEFAULT_BASE, _smollm2_gguf()
     path = Path(str(model))
