@@ -26,7 +26,7 @@ _EXPORTS = {
     "scorecard": "ragnb.evaluate.scorecard",
     "list_models": "ragnb.generate.models",
 }
-_SUBMODULES = {"datasets", "evaluate", "finetune", "generate", "errors", "widgets"}
+_SUBMODULES = {"datasets", "embedders", "evaluate", "finetune", "generate", "errors", "widgets"}
 
 __all__ = [  # classes and functions, then submodules
     "KnowledgeBase",
@@ -37,6 +37,7 @@ __all__ = [  # classes and functions, then submodules
     "scorecard",
     "list_models",
     "datasets",
+    "embedders",
     "errors",
     "evaluate",
     "finetune",
