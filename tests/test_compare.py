@@ -159,8 +159,12 @@ def test_arms_follow_the_models_and_the_knowledge_base():
         ("base+rag", "smollm2-135m", True),
     ]
     assert [a for a, *_ in plan_arms("default", with_rag=False)] == ["base"]
-    with pytest.raises(InputError, match="two base models"):
+    with pytest.raises(InputError, match="'smollm2-135m' is given twice"):
         plan_arms(["default", "smollm2-135m"], with_rag=False)
+    served = "smollm2@http://127.0.0.1:9/v1"  # a further base model: arms named after it
+    arms = plan_arms(["default", served], with_rag=True)
+    name = "smollm2@127.0.0.1:9"
+    assert [(a, n) for a, _, n, _ in arms][2:] == [(name, name), (f"{name}+rag", name)]
     with pytest.raises(InputError, match="models is empty"):
         plan_arms([], with_rag=False)
     arms = plan_arms(["default"], with_rag=True, extractive=True)
@@ -245,7 +249,7 @@ def test_compare_runs_four_arms_side_by_side(zero_adapter):
 
 
 def test_compare_works_without_a_kb_and_checks_models_first():
-    with pytest.raises(InputError, match="two base models"):
+    with pytest.raises(InputError, match="given twice"):
         ragnb.compare("Why?", models=["default", "default"])
 
 

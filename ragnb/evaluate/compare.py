@@ -122,28 +122,30 @@ def _label(model: Any) -> tuple[str, str]:
 def plan_arms(
     models: Sequence[Any], with_rag: bool, extractive: bool = False
 ) -> list[tuple[str, Any, str, bool]]:
-    """The arms to run: (arm, model, model name, use_retrieval), in display order."""
+    """The arms to run: (arm, model, model name, use_retrieval), in display order.
+
+    The first base and the first fine-tuned model make the arms "base", "base+rag",
+    "finetuned", "finetuned+rag"; each further model (a served one beside a local one, say)
+    makes arms named after it: "NAME", "NAME+rag".
+    """
     if isinstance(models, (str, bytes)) or not isinstance(models, Sequence):
         models = [models]
     if not models:
         raise InputError("models is empty: pass e.g. models=['default', finetuned_model]")
-    seen: dict[str, tuple[Any, str]] = {}
+    seen: dict[str, list[tuple[Any, str]]] = {"base": [], "finetuned": []}
     for model in models:
         kind, name = _label(model)
-        if kind in seen:
-            raise InputError(
-                f"two {kind} models given ({seen[kind][1]!r} and {name!r}): compare takes one base "
-                "model and one fine-tuned model"
-            )
-        seen[kind] = (model, name)
+        if any(name == other for group in seen.values() for _, other in group):
+            raise InputError(f"model {name!r} is given twice: pass each model once")
+        seen[kind].append((model, name))
     arms = []
     for kind in ("base", "finetuned"):
-        if kind in seen:
-            model, name = seen[kind]
-            arms.append((kind, model, name, False))
+        for i, (model, name) in enumerate(seen[kind]):
+            label = kind if i == 0 else name
+            arms.append((label, model, name, False))
             if with_rag:
-                arms.append((f"{kind}+rag", model, name, True))
-            if kind == "base" and with_rag and extractive:
+                arms.append((f"{label}+rag", model, name, True))
+            if label == "base" and with_rag and extractive:
                 arms.append(("extractive", model, name, True))
     return arms
 
@@ -198,14 +200,16 @@ def compare(
             and optional ``answer`` (the reference), ``doc_id`` (the document holding it) and
             ``wrong`` (distractor values) columns, as ``ragnb.datasets.questions`` gives.
         kb: a KnowledgeBase; without one only the closed-book arms run.
-        models: up to one base model and one fine-tuned model (names, paths or FineTuned).
-            Arms: base, base+rag, finetuned, finetuned+rag (the +rag arms only with a kb).
+        models: base and fine-tuned models from any backend: names, paths, FineTuned, hub
+            ids, served models ("NAME@http://host:port/v1" or ``Served``). Arms: base,
+            base+rag, finetuned, finetuned+rag (the +rag arms only with a kb), then NAME and
+            NAME+rag for each further model.
         k, mode, fusion, alpha, where: retrieval settings of the +rag arms (as in kb.search;
             mode None is what the knowledge base can do); or all of them as `settings`.
         extractive: also run the extractive arm (the base model's RAG with
             ``answer_mode="extractive"``: the answer is a retrieved sentence, not generated).
         max_tokens, temperature, seed: sampling, the same for every arm (greedy by default).
-        backend: generation backend for every arm ("auto", "llamacpp", "mlx").
+        backend: generation backend for every local arm ("auto", "llamacpp", "mlx").
         progress: show a tqdm bar over question x arm.
 
     Returns:
@@ -218,7 +222,6 @@ def compare(
         grounding step ran), latency_s, first_token_s, tokens_per_s, generation_tokens,
         reference, contains_reference (the judge's verdict; null without a reference).
     """
-    from ragnb.rag import RAG
 
     rows_in = _questions(questions)
     search = None
@@ -232,7 +235,7 @@ def compare(
             "extractive=True needs RAG.ask(answer_mode=...), which this ragnb does not have"
         )
     arms = plan_arms(models, with_rag=kb is not None, extractive=extractive)
-    pipelines = {name: RAG(kb, model=model, backend=backend) for _, model, name, _ in arms}
+    pipelines = {name: _pipeline(kb, model, backend) for _, model, name, _ in arms}
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -255,7 +258,7 @@ def compare(
                 bar.update(1)
     if bar is not None:
         bar.close()
-    order = {arm: i for i, arm in enumerate(ARMS)}
+    order = {arm: i for i, (arm, *_) in enumerate(arms)}  # ARMS order, then further models
     df = pl.DataFrame(out, schema=SCHEMA)
     # one block per question, arms in the fixed order, questions in the order given
     index = {r.question: i for i, r in enumerate(rows_in)}
@@ -267,6 +270,15 @@ def compare(
         .sort("_q", "_a", maintain_order=True)
         .drop("_q", "_a")
     )
+
+
+def _pipeline(kb: Any, model: Any, backend: str) -> Any:
+    """The RAG of one model; a served model ignores the local `backend`."""
+    from ragnb.generate.models import resolve_model
+    from ragnb.rag import RAG
+
+    served = resolve_model(model).format == "served"
+    return RAG(kb, model=model, backend="auto" if served else backend)
 
 
 def _row(question: Question, arm: str, model: str, answer: Any, retrieved: bool) -> dict:
