@@ -48,6 +48,21 @@ _BINARY: dict[type, Callable[[Any, Any], Any]] = {
 }
 
 
+MAX_LENGTH = 2000  # characters of filter text
+MAX_DEPTH = 40  # nested operators/calls; real filters use a handful
+
+# What building an expression can raise on hostile text (deep nesting, odd operand types):
+# each becomes the one-line InputError naming the filter.
+_BUILD_ERRORS = (
+    RecursionError,
+    MemoryError,
+    TypeError,
+    ValueError,
+    OverflowError,
+    pl.exceptions.PolarsError,
+)
+
+
 class _Str:
     """The `.str` namespace of an expression, waiting for one of STR_METHODS."""
 
@@ -66,21 +81,39 @@ def parse_where(text: str, columns: Sequence[str]) -> pl.Expr:
     [([(col("year")) > (dyn int: 2020)]) & ([(col("lang")) == ("en")])]
 
     Raises InputError (one line) for syntax errors, unknown columns, names that are not columns,
-    calls outside the list, and text that is not an expression on at least one column.
+    calls outside the list, arithmetic between constants (``'a' * 10**11`` and ``1/0`` would run
+    before any column is read), text over MAX_LENGTH characters or nested over MAX_DEPTH, and
+    text that is not an expression on at least one column.
     """
+    if not isinstance(text, (str, type(None))):
+        raise InputError(f"where must be text, got {type(text).__name__}")
     source = (text or "").strip()
     if not source:
         raise InputError("where is empty: write a Polars expression such as pl.col('year') > 2020")
+    if len(source) > MAX_LENGTH:
+        raise InputError(
+            f"where is {len(source):,} characters long, more than {MAX_LENGTH:,}: "
+            "write a shorter filter (a list of many values belongs in a column)"
+        )
+    shown = source if len(source) <= 200 else source[:199] + "…"
     try:
         tree = ast.parse(source, mode="eval")
+        result = _Builder(shown, list(columns)).build(tree.body)
     except SyntaxError as exc:
         raise InputError(
-            f"where {source!r} is not valid Python ({exc.msg}): fix the expression"
+            f"where {shown!r} is not valid Python ({exc.msg}): fix the expression"
         ) from None
-    result = _Builder(source, list(columns)).build(tree.body)
+    except InputError:
+        raise
+    except _BUILD_ERRORS as exc:
+        lines = str(exc).strip().splitlines()
+        why = lines[0] if lines else type(exc).__name__
+        if isinstance(exc, (RecursionError, MemoryError)):
+            why = "nested too deeply"
+        raise InputError(f"where {shown!r} cannot be used ({why}): simplify the filter") from None
     if not isinstance(result, pl.Expr):
         raise InputError(
-            f"where {source!r} is a constant, not a condition on columns: "
+            f"where {shown!r} is a constant, not a condition on columns: "
             f"compare a column, e.g. pl.col({_first(columns)!r}) == ..."
         )
     return result
@@ -96,6 +129,7 @@ class _Builder:
     def __init__(self, source: str, columns: list[str]):
         self.source = source
         self.columns = columns
+        self.depth = 0
 
     def fail(self, what: str) -> InputError:
         return InputError(f"where {self.source!r}: {what}")
@@ -108,6 +142,15 @@ class _Builder:
         return pl.col(name)
 
     def build(self, node: ast.AST) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise self.fail(f"nested more than {MAX_DEPTH} levels deep: simplify the filter")
+            return self.node(node)
+        finally:
+            self.depth -= 1
+
+    def node(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
             if node.value is None or isinstance(node.value, (str, int, float, bool)):
                 return node.value
@@ -138,7 +181,15 @@ class _Builder:
             op = _BINARY.get(type(node.op))
             if op is None:
                 raise self.fail(f"operator {type(node.op).__name__} is not allowed")
-            return op(self.build(node.left), self.build(node.right))
+            left, right = self.build(node.left), self.build(node.right)
+            if not isinstance(left, pl.Expr) and not isinstance(right, pl.Expr):
+                # 'a' * 10**11 or 1/0 would run here, in Python, before any column is read
+                raise self.fail(
+                    f"{ast.unparse(node)!r} is arithmetic between constants: write its value"
+                )
+            if isinstance(left, _Str) or isinstance(right, _Str):
+                raise self.fail(".str needs a method, e.g. .str.contains('x')")
+            return op(left, right)
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.Attribute) and node.attr == "str":
@@ -162,6 +213,8 @@ class _Builder:
             if op is None:
                 raise self.fail(f"{type(op_node).__name__} is not allowed; use .is_in([...])")
             right = self.build(right_node)
+            if isinstance(left, _Str) or isinstance(right, _Str):
+                raise self.fail(".str needs a method, e.g. .str.contains('x')")
             if not isinstance(left, pl.Expr) and not isinstance(right, pl.Expr):
                 raise self.fail(f"{ast.unparse(node)!r} compares two constants")
             term = op(left, right) if isinstance(left, pl.Expr) else op(pl.lit(left), right)
@@ -175,10 +228,10 @@ class _Builder:
             if not isinstance(operand, pl.Expr):
                 raise self.fail(f"{ast.unparse(node)!r} negates a constant")
             return ~operand
-        if isinstance(node.op, ast.USub):
-            return -operand
-        if isinstance(node.op, ast.UAdd):
-            return operand
+        if isinstance(node.op, (ast.USub, ast.UAdd)):
+            if not (isinstance(operand, pl.Expr) or _is_number(operand)):
+                raise self.fail(f"{ast.unparse(node)!r} applies a sign to a non-number")
+            return -operand if isinstance(node.op, ast.USub) else operand
         raise self.fail(f"operator {type(node.op).__name__} is not allowed")
 
     def call(self, node: ast.Call) -> Any:
@@ -222,6 +275,10 @@ class _Builder:
         except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise self.fail(f"{func.attr}() rejected its arguments ({first_line})") from None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _is_pl(node: ast.AST, attr: str) -> bool:

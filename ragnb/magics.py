@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import keyword
 import shlex
 import sys
 from collections.abc import Iterator
@@ -23,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import (
     MagicArgumentParser,
     argument,
     magic_arguments,
-    parse_argstring,
 )
 from IPython.display import display
 from traitlets import Bool, CFloat, CInt, Enum, TraitError, Unicode
@@ -78,7 +78,7 @@ class _Html:
     """A display object from prebuilt (already escaped) HTML and its plain-text twin."""
 
     def __init__(self, html: str, text: str):
-        self.html, self.text = html, text
+        self.html, self.text = html, _html.plain(text)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
         return {"text/plain": self.text, "text/html": f'<div class="ragnb">{self.html}</div>'}
@@ -91,7 +91,7 @@ def _streaming_bundle(text: str, note: str = "") -> dict[str, str]:
     """What the cell shows while an answer is generated: the growing text, escaped."""
     suffix = f' <span class="muted">{_html.esc(note)}</span>' if note else ""
     return {
-        "text/plain": text + (f" {note}" if note else ""),
+        "text/plain": _html.plain(text + (f" {note}" if note else "")),
         "text/html": (
             f'<div class="ragnb"><div style="white-space:pre-wrap">{_html.esc(text)}{suffix}'
             "</div></div>"
@@ -177,6 +177,9 @@ class RagMagics(Magics):
         config=True
     )
     backend = Unicode("auto", help="Backend: auto, llamacpp or mlx (--backend).").tag(config=True)
+    base_url = Unicode(
+        "", help="OpenAI-compatible server serving --model (--base-url); '' = $RAGNB_BASE_URL."
+    ).tag(config=True)
     temperature = CFloat(0.0, help="Sampling temperature; 0 is greedy (--temperature).").tag(
         config=True
     )
@@ -225,6 +228,11 @@ class RagMagics(Magics):
     )
     @argument("--model", default=None, help="Model name, GGUF path or fine-tuned model name.")
     @argument("--backend", default=None, help="auto, llamacpp or mlx.")
+    @argument(
+        "--base-url",
+        default=None,
+        help="OpenAI-compatible server that serves --model, e.g. http://127.0.0.1:8080/v1.",
+    )
     @argument("--temperature", type=float, default=None, help="Sampling temperature (0: greedy).")
     @argument("--max-tokens", type=int, default=None, help="Most tokens to generate.")
     @argument("--seed", type=int, default=None, help="Sampling seed.")
@@ -236,17 +244,28 @@ class RagMagics(Magics):
     @argument("--out", default=None, help="Also store the result in this user variable.")
     @argument("--compare", action="store_true", help="Compare models on this question.")
     @argument("--models", default=None, help="With --compare: comma-separated model names.")
+    @no_var_expand  # IPython's {expr} expansion runs code; ragnb's interpolation only names
     @line_cell_magic
     def rag(self, line: str, cell: str | None = None):
         """Ask the cell body as a question (``%%rag``), or run a subcommand (``%rag NAME ...``).
 
         Subcommands: add, remove, search, status, models, save, load, use, config, explore,
-        finetune, scorecard (``%rag NAME --help`` for each). The question may use ``{name}`` to
-        insert user variables; unknown names are left as written.
+        finetune, scorecard (``%rag NAME --help`` for each). The question and the options may
+        use ``{name}`` to insert user variables (``{{`` for a brace); unknown names are left as
+        written, and ``--no-interpolate`` turns this off for the cell or line.
         """
+        try:
+            return self._run(line, cell)
+        except KeyboardInterrupt:
+            # Ctrl-C outside a streamed answer (--no-stream, --compare, a subcommand)
+            raise UsageError(
+                "interrupted (Ctrl-C): the command stopped before it finished"
+            ) from None
+
+    def _run(self, line: str, cell: str | None):
         if cell is None:
             return self._line(line)
-        args = self._parse(self.rag, line)
+        args = self._parse(self.rag.parser, line)
         if args.help:
             print(self.rag.parser.format_help())
             return None
@@ -263,11 +282,20 @@ class RagMagics(Magics):
             self.shell.user_ns[args.out] = result
         return result
 
-    def _parse(self, func, line: str) -> argparse.Namespace:
+    def _parse(self, parser: MagicArgumentParser, line: str) -> argparse.Namespace:
+        """Options of a line, split as a POSIX shell does (``'my kb'`` is one argument without
+        its quotes), each argument then interpolated; one UsageError for anything wrong."""
         try:
-            return parse_argstring(func, line)
-        except ValueError as exc:  # unbalanced quotes from shlex
+            argv = shlex.split(line, posix=True)
+        except ValueError as exc:  # unbalanced quotes
             raise UsageError(f"could not read the options {line!r}: {exc}") from None
+        if self.interpolate and "--no-interpolate" not in argv:
+            argv = [interpolate(arg, self.shell.user_ns) for arg in argv]
+        args = parser.parse_args(argv)
+        out = getattr(args, "out", None)
+        if out is not None and not (out.isidentifier() and not keyword.iskeyword(out)):
+            raise UsageError(f"--out {out!r} is not a variable name: use e.g. --out result")
+        return args
 
     # ------------------------------------------------------------ %%rag
 
@@ -279,7 +307,7 @@ class RagMagics(Magics):
             if args.where:
                 from ragnb.filters import parse_where
 
-                where = parse_where(_unquote(args.where), kb.chunks.columns)
+                where = parse_where(args.where, kb.chunks.columns)
             s = SearchSettings(
                 k=self.top_k if args.k is None else args.k,
                 mode=args.mode or self.mode,
@@ -312,7 +340,10 @@ class RagMagics(Magics):
 
         with _usage_errors():
             return ragnb.RAG(
-                kb, model=args.model or self.model, backend=args.backend or self.backend
+                kb,
+                model=args.model or self.model,
+                backend=args.backend or self.backend,
+                base_url=args.base_url or self.base_url or None,
             )
 
     def _ask(self, question: str, args: argparse.Namespace):
@@ -364,7 +395,7 @@ class RagMagics(Magics):
                 if handle is not None:
                     handle.update(_streaming_bundle(text, "…"), raw=True)
                 else:
-                    sys.stdout.write(chunk.text)
+                    sys.stdout.write(_html.plain(chunk.text))
                     sys.stdout.flush()
         except KeyboardInterrupt:
             stream.close()  # stops generation; the stream's answer keeps the partial text
@@ -388,6 +419,9 @@ class RagMagics(Magics):
         retrieval = self._retrieval(args, kb) if kb is not None else {"k": self.top_k}
         sampling = self._sampling(args)
         models = _split_names(args.models) or [args.model or self.model]
+        base_url = args.base_url or self.base_url
+        if base_url and not args.models:  # --models names served ones as NAME@URL
+            models = [f"{models[0]}@{base_url}"]
         with _usage_errors():
             result = ragnb.compare(
                 question,
@@ -429,13 +463,13 @@ class RagMagics(Magics):
     def _sub_parser(self, name: str) -> MagicArgumentParser:
         parser = MagicArgumentParser(prog=f"%rag {name}", description=SUBCOMMANDS[name])
         parser.add_argument("-h", "--help", action="store_true", help="Show this help.")
+        parser.add_argument(
+            "--no-interpolate", action="store_true", help="Keep {name} in the arguments as is."
+        )
         return parser
 
     def _sub_args(self, parser: MagicArgumentParser, rest: str) -> argparse.Namespace | None:
-        try:
-            args = parser.parse_argstring(rest)
-        except ValueError as exc:
-            raise UsageError(f"could not read {rest!r}: {exc}") from None
+        args = self._parse(parser, rest)
         if args.help:
             print(parser.format_help())
             return None
@@ -504,14 +538,11 @@ class RagMagics(Magics):
         parser.add_argument("--alpha", type=float, default=None)
         parser.add_argument("--where", default=None)
         parser.add_argument("--kb", default=None)
-        parser.add_argument("--no-interpolate", action="store_true")
         parser.add_argument("--out", default=None, help="store the hits DataFrame in a variable")
         args = self._sub_args(parser, rest)
         if args is None:
             return None
-        query = " ".join(args.query).strip()
-        if self.interpolate and not args.no_interpolate:
-            query = interpolate(query, self.shell.user_ns)
+        query = " ".join(args.query).strip()  # already interpolated, argument by argument
         if not query:
             raise UsageError("%rag search needs a query, e.g. %rag search how do I reset it")
         kb = self.kb(args.kb)
@@ -757,16 +788,6 @@ def _counts(kb) -> tuple[int, int]:
 def _split_names(text: str | None) -> list[str]:
     """ "a, b" -> ["a", "b"]"""
     return [name.strip() for name in (text or "").split(",") if name.strip()]
-
-
-def _unquote(text: str) -> str:
-    """--where 'pl.col("x") > 1' arrives with its shell quotes already removed by arg_split;
-    a value quoted twice ("'...'") loses one more pair."""
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        with contextlib.suppress(ValueError):
-            return shlex.split(text)[0]
-    return text
 
 
 def _setting_value(text: str, trait) -> Any:

@@ -84,3 +84,147 @@ def test_checkpoint_of_other_inputs_is_refused_before_loading_anything(tmp_path)
     (checkpoint / "state.json").write_text("[1, 2")
     with pytest.raises(InputError, match="cannot be read"):
         read_checkpoint(checkpoint, {"data_sha256": "mine"}, steps=8)
+
+
+# ---------------------------------------------------------------- magics in a real IPython shell
+
+HOSTILE_DOCS = pl.DataFrame(
+    {
+        "name": ["pin.md", "template.md", "colour.md"],
+        "body": [
+            "Set the pin code with the keypad. The pin is four digits.",
+            "Template placeholder {word} here, with the pin left blank.",
+            "Colour \x1b[31mred\x1b[0m text \x1b]0;pwned title\x07 and a bell\x07 for the pin.",
+        ],
+        "heading": ["Pin \x1b[2J", "Template", "Colour"],
+    }
+).rename({"heading": "label"})
+
+
+@pytest.fixture(scope="module")
+def ip():
+    """The real IPython shell with the extension loaded and a BM25-only knowledge base `hkb`
+    (addressed with --kb, so other test modules' current knowledge base is left alone)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "ragnb")
+    kb = ragnb.KnowledgeBase(embedder=None)
+    kb.add(HOSTILE_DOCS, text="body", id="name", title="label")
+    shell.user_ns["hkb"] = kb
+    return shell
+
+
+def _line(ip, text: str):
+    return ip.run_line_magic("rag", text)
+
+
+def _doc_ids(ip, name: str = "h") -> set[str]:
+    return set(ip.user_ns[name]["doc_id"].to_list())
+
+
+# ---------------------------------------------------------------- 2. no IPython expansion
+
+
+def test_braces_on_the_magic_line_never_run_code(ip, tmp_path):
+    from IPython.core.error import UsageError
+
+    target = tmp_path / "written"
+    hostile = f"{{open({str(target)!r}, 'w').write('y')}}"
+    with pytest.raises(UsageError):
+        _line(ip, f'search pin --kb hkb --where "{hostile}"')
+    with pytest.raises(UsageError):
+        ip.run_cell_magic("rag", f'--kb hkb --where "{hostile}"', "What is the pin?")
+    assert not target.exists()
+
+
+def test_regex_braces_and_interpolation_switches_reach_ragnb(ip):
+    from IPython.core.error import UsageError
+
+    ip.user_ns["word"] = "pin"
+    contains = "--where \"text.str.contains('{word}', literal=True)\""
+    _line(ip, f"search pin --kb hkb --out h {contains}")
+    assert _doc_ids(ip) == {"pin.md", "template.md", "colour.md"}  # 'pin' is in all three
+    _line(ip, f"search pin --kb hkb --out h --no-interpolate {contains}")
+    assert _doc_ids(ip) == {"template.md"}  # the literal {word}
+    _line(ip, "search pin --kb hkb --out h --where \"text.str.contains('{{word}}', literal=True)\"")
+    assert _doc_ids(ip) == {"template.md"}
+    # a regex repetition e{2} arrives intact (IPython made it e2), also on the %%rag line
+    with pytest.raises(UsageError, match=r"e\{2\}"):
+        ip.run_cell_magic("rag", "--kb hkb --where \"text.str.contains('e{2}') & nope\"", "Q?")
+
+
+# ---------------------------------------------------------------- 5. empty source
+
+
+def test_adding_an_empty_string_never_indexes_the_working_directory(ip, tmp_path, monkeypatch):
+    from IPython.core.error import UsageError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "private.md").write_text("# Private\nnot to be indexed")
+    kb = ragnb.KnowledgeBase(embedder=None)
+    for empty in ("", "   "):
+        with pytest.raises(InputError, match="empty"):
+            kb.add(empty)
+    assert len(kb) == 0
+    ip.user_ns["hempty"] = kb
+    ip.user_ns["v"] = ""
+    with pytest.raises(UsageError, match="empty"):
+        _line(ip, "add v --kb hempty")
+    assert len(kb) == 0
+
+
+# ---------------------------------------------------------------- 9. --where limits
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "position > 1/0",
+        "not " * 1000 + "position > 1",
+        "~" * 1500 + "(position > 1)",
+        "text == 'a' * 100000000000",
+        "text == 'a' * 3000000000",
+        "-'abc' == text",
+        "text.str == 'a'",
+        "position == text.str",
+        "x" * 5000,
+    ],
+)
+def test_hostile_where_is_one_input_error(where):
+    from ragnb.filters import parse_where
+
+    with pytest.raises(InputError) as caught:
+        parse_where(where, ["text", "position"])
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 600
+
+
+# ---------------------------------------------------------------- 10. one bad file
+
+
+def test_one_bad_file_never_stops_a_folder(tmp_path):
+    from ragnb.corpus.loaders import LoaderWarning
+
+    (tmp_path / "good.md").write_text("# Good\nThe valve is teal.")
+    (tmp_path / "deep.py").write_text("x = " + "-" * 100_000 + "1\n")  # MemoryError in ast
+    (tmp_path / "cells.ipynb").write_text(json.dumps({"cells": [1, "two"], "metadata": []}))
+    (tmp_path / "nested.ipynb").write_text("[" * 100_000 + "]" * 100_000)  # RecursionError
+    kb = ragnb.KnowledgeBase(embedder=None)
+    with pytest.warns(LoaderWarning) as caught:
+        kb.add(tmp_path)
+    assert set(kb.chunks["doc_id"]) == {"good.md", "deep.py"}  # deep.py is kept as plain text
+    skipped = " ".join(str(w.message) for w in caught)
+    assert "cells.ipynb" in skipped and "nested.ipynb" in skipped
+
+
+# ---------------------------------------------------------------- 11. POSIX splitting
+
+
+def test_subcommand_arguments_are_split_the_posix_way(ip, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _line(ip, "save 'my kb' --kb hkb")
+    assert (tmp_path / "my kb" / "manifest.json").is_file()
+    assert not list(tmp_path.glob("'*"))
+    _line(ip, 'load "my kb" --name hkb_copy')
+    magics = ip.magics_manager.registry["RagMagics"]
+    assert len(magics.kbs["hkb_copy"]) == len(ip.user_ns["hkb"])

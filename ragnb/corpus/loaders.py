@@ -301,11 +301,16 @@ def parse_ipynb(text: str) -> list[Section]:
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list):
         raise ValueError("not a Jupyter notebook (no 'cells' list)")
-    lang = (nb.get("metadata", {}).get("language_info", {}) or {}).get("name", "python")
+    info = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    info = info.get("language_info") if isinstance(info.get("language_info"), dict) else {}
+    lang = info.get("name") if isinstance(info.get("name"), str) else "python"
     pieces = []
-    for cell in cells:
-        src = cell.get("source", "")
-        src = "".join(src) if isinstance(src, list) else str(src)
+    for number, cell in enumerate(cells, start=1):
+        src = cell.get("source", "") if isinstance(cell, dict) else None
+        if isinstance(src, list) and all(isinstance(line, str) for line in src):
+            src = "".join(src)
+        if not isinstance(src, str):
+            raise ValueError(f"cell {number} is not a notebook cell (an object with a text source)")
         if not src.strip():
             continue
         if cell.get("cell_type") == "markdown":
@@ -324,7 +329,7 @@ def parse_python(text: str) -> list[Section]:
     """
     try:
         tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # nesting too deep for ast
         return _sections([([], text.splitlines())])
     lines = text.splitlines()
     starts = []
@@ -370,6 +375,16 @@ def _read_pdf(path: Path) -> tuple[str, list[Section]]:
 
 class _Skip(Exception):
     """Internal: this file is skipped, with the reason given."""
+
+
+def _is_utf8(text: str) -> bool:
+    """False for a string with a lone surrogate (an undecodable file name byte), which Parquet,
+    hashing and every later step would refuse."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _read_text(path: Path) -> str:
@@ -429,6 +444,8 @@ def load_file(
     path = Path(path)
     loader = LOADERS.get(path.suffix.lower())
     try:
+        if not _is_utf8(str(path)) or (doc_id is not None and not _is_utf8(doc_id)):
+            raise _Skip("its name is not valid UTF-8 text (rename the file)")
         if loader is None:
             raise _Skip(
                 f"unknown file type {path.suffix or '(no extension)'!r}; "
@@ -438,8 +455,9 @@ def load_file(
     except _Skip as why:
         warnings.warn(f"skipped {path}: {why}", LoaderWarning, stacklevel=3)
         return None
-    except (OSError, ValueError, RecursionError) as exc:
-        warnings.warn(f"skipped {path}: {type(exc).__name__}: {exc}", LoaderWarning, stacklevel=3)
+    except Exception as exc:  # the contract: one bad file never stops a folder (MemoryError too)
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        warnings.warn(f"skipped {path}: {type(exc).__name__}: {first}", LoaderWarning, stacklevel=3)
         return None
     if not sections:
         warnings.warn(f"skipped {path}: no text found", LoaderWarning, stacklevel=3)
@@ -488,8 +506,9 @@ def looks_like_path(text: str) -> bool:
 
 
 def names_files(text: str) -> bool:
-    """True when a string names files: it exists, or holds glob characters that match something."""
-    if "\n" in text or len(text) > 4096:
+    """True when a string names files: it exists, or holds glob characters that match something.
+    An empty string names nothing (``Path("")`` would be the working directory)."""
+    if not text.strip() or "\n" in text or len(text) > 4096:
         return False
     try:
         if Path(text).expanduser().exists():
@@ -518,6 +537,8 @@ def expand_paths(spec: str | Path) -> list[tuple[Path, str]]:
     [(PosixPath('README.md'), 'README.md')]
     """
     text = str(spec)
+    if not text.strip():  # Path("") is ".": an empty string must not mean the working directory
+        raise InputError("the path is empty: pass a file, folder or glob, e.g. 'docs/'")
     path = Path(text).expanduser()
     if path.is_dir():
         return [(p, p.relative_to(path).as_posix()) for p in _walk(path)]

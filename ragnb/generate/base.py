@@ -6,6 +6,7 @@ Backend.generate(prompt, params) -> str                        (consumes the str
 
 from __future__ import annotations
 
+import math
 import numbers
 import random
 import time
@@ -16,7 +17,8 @@ from typing import ClassVar
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    """A finite real number (nan and inf are not: `--temperature nan` must not reach a sampler)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ class SamplingParams:
         if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
             raise InputError(f"max_tokens must be an integer >= 1, got {self.max_tokens!r}")
         if not _is_number(self.temperature) or self.temperature < 0:
-            raise InputError(f"temperature must be >= 0 (0 is greedy), got {self.temperature!r}")
+            raise InputError(
+                f"temperature must be a finite number >= 0 (0 is greedy), got {self.temperature!r}"
+            )
         if not _is_number(self.top_p) or not 0 < self.top_p <= 1:
             raise InputError(f"top_p must be in (0, 1], got {self.top_p!r}")
         if self.seed is not None and not isinstance(self.seed, numbers.Integral):
