@@ -1,0 +1,188 @@
+"""Hand-labelled precision of "supported": of the answer sentences ragnb shows as supported
+(a ✓ and an evidence span), the share a person judged truly supported by that span.
+
+Forty answers from the default pipeline (SmolLM2, default settings) on the Brightwater corpus,
+which nothing in ragnb was tuned on: the 37 answerable questions and the first 3 absent ones.
+
+    nice -n 5 .venv/bin/python benchmarks/label_support.py generate
+        -> benchmarks/results/support_answers.jsonl   (one answer a line, with its support rows)
+    .venv/bin/python benchmarks/label_support.py show [--answers FILE]
+        -> every sentence with its verdict and evidence span, for labelling by hand
+    .venv/bin/python benchmarks/label_support.py score
+        -> benchmarks/results/support_precision.json (+ .md)
+
+Labels (benchmarks/labels/support_labels.jsonl) are written by a person, one line per answer
+sentence: answer_id, i (its row in the answer's support), sentence, label ("supported" when
+the evidence span shown states what the sentence says, with no detail beyond it; otherwise
+"unsupported"), note. A label never looks at ragnb's own verdict. Labels belong to the answers
+file they were made on: score refuses sentences that do not match it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import ROOT, machine, results_dir, write_result  # noqa: E402
+
+ANSWERS = ROOT / "benchmarks" / "results" / "support_answers.jsonl"
+LABELS = ROOT / "benchmarks" / "labels" / "support_labels.jsonl"
+TARGET = 0.90
+N_ABSENT = 3  # 37 answerable + 3 absent = 40 answers
+SUPPORT_FIELDS = (
+    "sentence",
+    "supported",
+    "score",
+    "number",
+    "chunk_id",
+    "evidence",
+    "start",
+    "end",
+    "cited",
+    "attributed",
+    "reason",
+)
+
+
+def _commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def generate(path: Path, model: str) -> None:
+    """Ask the 40 questions with default settings and write each answer with its support."""
+    from ragnb import RAG, KnowledgeBase, datasets
+
+    kb = KnowledgeBase().add(datasets.docs_dir("brightwater"))
+    rag = RAG(kb, model=model)
+    questions = datasets.questions("answerable", name="brightwater").vstack(
+        datasets.questions("absent", name="brightwater").head(N_ABSENT)
+    )
+    results_dir()
+    with path.open("w", encoding="utf-8") as out:
+        for i, row in enumerate(questions.iter_rows(named=True), start=1):
+            answer = rag.ask(row["question"])
+            support = answer.support.select(SUPPORT_FIELDS).to_dicts()
+            record = {
+                "answer_id": f"bw{i:02d}",
+                "question": row["question"],
+                "reference": row["answer"],
+                "doc_id": row["doc_id"],
+                "split": row["split"],
+                "text": answer.text,
+                "raw_text": answer.raw_text,
+                "abstained": answer.abstained,
+                "model": answer.model,
+                "citations": answer.citations.select(
+                    [c for c in ("number", "doc_id", "supported") if c in answer.citations.columns]
+                ).to_dicts(),
+                "passages": answer.hits.head(int(answer.timings["context_chunks"]))
+                .select("chunk_id", "doc_id")
+                .to_dicts(),
+                "support": support,
+                "total_ms": answer.timings.get("total_ms"),
+            }
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            shown = sum(bool(s["supported"]) for s in support)
+            print(f"{record['answer_id']} {shown}/{len(support)} supported  {row['question']}")
+    print(f"wrote {path}")
+
+
+def _read(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def show(path: Path) -> None:
+    """Print every answer sentence with ragnb's verdict and the evidence span it shows."""
+    for record in _read(path):
+        flag = " (abstained)" if record["abstained"] else ""
+        print(f"== {record['answer_id']} [{record['split']}] {record['question']}{flag}")
+        print(f"   reference: {record['reference']} ({record['doc_id']})")
+        for i, row in enumerate(record["support"]):
+            verdict = "SUPPORTED" if row["supported"] else "flagged"
+            print(f"  {i}. {verdict}: {row['sentence']!r}")
+            print(f"     evidence [{row['number']}] {row['chunk_id']}: {row['evidence']!r}")
+            if row["reason"]:
+                print(f"     reason: {row['reason']}")
+
+
+def score(answers_path: Path, labels_path: Path) -> dict:
+    """Precision of "supported" against the hand labels, and the labels' coverage."""
+    answers = {r["answer_id"]: r for r in _read(answers_path)}
+    labels = {(r["answer_id"], r["i"]): r for r in _read(labels_path)}
+    shown = truly = flagged = truly_flagged = 0
+    missing, wrong_rows = [], []
+    for answer_id, record in answers.items():
+        for i, row in enumerate(record["support"]):
+            label = labels.get((answer_id, i))
+            if label is None:
+                missing.append(f"{answer_id}:{i}")
+                continue
+            if label["sentence"] != row["sentence"]:
+                raise SystemExit(f"label {answer_id}:{i} is for another sentence: relabel")
+            good = label["label"] == "supported"
+            if row["supported"]:
+                shown += 1
+                truly += good
+                if not good:
+                    wrong_rows.append({"answer_id": answer_id, "i": i, "note": label["note"]})
+            else:
+                flagged += 1
+                truly_flagged += not good
+    if missing:
+        raise SystemExit(f"{len(missing)} sentences have no label: {', '.join(missing[:10])}")
+    precision = truly / shown if shown else None
+    return {
+        "answers": len(answers),
+        "sentences": shown + flagged,
+        "shown_supported": shown,
+        "truly_supported_of_shown": truly,
+        "precision_of_supported": round(precision, 4) if precision is not None else None,
+        "target": TARGET,
+        "meets_target": precision is not None and precision >= TARGET,
+        "flagged_unsupported": flagged,
+        "truly_unsupported_of_flagged": truly_flagged,
+        "shown_supported_but_not": wrong_rows,
+        "answers_model": next(iter(answers.values()))["model"] if answers else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("step", choices=("generate", "show", "score"))
+    parser.add_argument("--answers", type=Path, default=ANSWERS)
+    parser.add_argument("--labels", type=Path, default=LABELS)
+    parser.add_argument("--model", default="default")
+    args = parser.parse_args()
+    if args.step == "generate":
+        start = time.perf_counter()
+        generate(args.answers, args.model)
+        print(f"{time.perf_counter() - start:.0f} s")
+    elif args.step == "show":
+        show(args.answers)
+    else:
+        result = score(args.answers, args.labels)
+        result |= {"commit": _commit(), "machine": machine()}
+        p = result["precision_of_supported"]
+        md = (
+            "# Hand-labelled precision of supported sentences (Brightwater, default model)\n\n"
+            f"{result['answers']} answers, {result['sentences']} sentences; "
+            f"{result['shown_supported']} shown as supported, of which "
+            f"{result['truly_supported_of_shown']} truly supported: **{p:.1%}** "
+            f"(target >= {TARGET:.0%}).\n\n"
+            f"Flagged as unsupported: {result['flagged_unsupported']}, of which "
+            f"{result['truly_unsupported_of_flagged']} truly unsupported.\n"
+        )
+        print(md)
+        write_result("support_precision", result, md)
+
+
+if __name__ == "__main__":
+    main()
