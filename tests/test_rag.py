@@ -14,8 +14,8 @@ pytestmark = pytest.mark.slow
 
 QUESTION = "What is the factory reset code?"
 TIMING_KEYS = {
-    "retrieval_ms", "first_token_ms", "total_ms", "prompt_tokens", "generation_tokens",
-    "tokens_per_s", "truncated_context", "context_chunks", "finish_reason",
+    "retrieval_ms", "evidence_ms", "verify_ms", "first_token_ms", "total_ms", "prompt_tokens",
+    "generation_tokens", "tokens_per_s", "truncated_context", "context_chunks", "finish_reason",
 }  # fmt: skip
 
 
@@ -32,7 +32,7 @@ def rag(kb):
 
 
 def test_ask_returns_a_cited_answer_over_the_retrieved_chunks(rag, kb):
-    answer = rag.ask(QUESTION, k=3, mode="bm25")
+    answer = rag.ask(QUESTION, k=3, mode="bm25", context="passages")  # every chunk, whole
     assert isinstance(answer, Answer) and answer.text
     assert answer.hits.equals(kb.search(QUESTION, k=3, mode="bm25"))
     assert "11-reset.md" in answer.hits["doc_id"].to_list()
@@ -62,7 +62,7 @@ def test_temperature_zero_is_repeatable_and_per_call_options_apply(rag):
     assert first.text == again.text
     short = rag.ask(QUESTION, k=2, mode="bm25", max_tokens=3)
     assert short.timings["generation_tokens"] <= 3
-    assert first.text.startswith(short.text)
+    assert first.raw_text.startswith(short.raw_text)  # the model's words, before any abstention
 
 
 def test_stream_gives_hits_first_then_chunks_then_the_same_answer(rag):
@@ -72,7 +72,8 @@ def test_stream_gives_hits_first_then_chunks_then_the_same_answer(rag):
     assert stream.hits.height == 2 and "[1]" in stream.prompt
     chunks = list(stream)
     assert len(chunks) >= 2 and chunks[-1].finish_reason in ("stop", "length")
-    assert "".join(c.text for c in chunks).strip() == whole.text == stream.answer.text
+    assert "".join(c.text for c in chunks).strip() == whole.raw_text == stream.answer.raw_text
+    assert whole.text == stream.answer.text  # verified once the stream ended, the same way
     assert list(stream) == []  # a finished stream yields nothing more
 
 
@@ -115,7 +116,7 @@ def test_small_window_truncates_context_and_says_so(kb):
 
     backend = load("smollm2-135m", backend="llamacpp", n_ctx=512)
     small = RAG(kb, backend=backend, max_tokens=16)
-    answer = small.ask(QUESTION, k=12, mode="bm25")
+    answer = small.ask(QUESTION, k=12, mode="bm25", context="passages")
     assert answer.timings["truncated_context"] is True
     assert answer.timings["context_chunks"] < answer.hits.height  # BM25 may return < k
     assert answer.timings["prompt_tokens"] + 16 <= backend.context_length
@@ -178,5 +179,5 @@ def test_mlx_backend_answers_through_the_same_pipeline(kb):
     pieces = [chunk.text for chunk in stream]
     answer = stream.answer
     assert (answer.backend, answer.model) == ("mlx", "smollm2-135m")
-    assert answer.text == "".join(pieces).strip() and answer.text
+    assert answer.raw_text == "".join(pieces).strip() and answer.raw_text
     assert 0 < answer.timings["generation_tokens"] <= 4
