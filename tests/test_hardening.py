@@ -8,6 +8,7 @@ corruption matrix of KnowledgeBase.load. Each test failed on the code before its
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import polars as pl
@@ -228,3 +229,78 @@ def test_subcommand_arguments_are_split_the_posix_way(ip, tmp_path, monkeypatch)
     _line(ip, 'load "my kb" --name hkb_copy')
     magics = ip.magics_manager.registry["RagMagics"]
     assert len(magics.kbs["hkb_copy"]) == len(ip.user_ns["hkb"])
+
+
+# ---------------------------------------------------------------- 12. Ctrl-C outside streaming
+
+
+@pytest.fixture
+def ctrl_c_after_first_token(monkeypatch):
+    """Send this process a real SIGINT once the model has produced its first token."""
+    import signal
+
+    from ragnb.generate.llamacpp import LlamaCppBackend
+
+    generate = LlamaCppBackend._generate
+
+    def interrupted(self, tokens, params):
+        for n, chunk in enumerate(generate(self, tokens, params)):
+            if n == 1:
+                signal.raise_signal(signal.SIGINT)
+            yield chunk
+
+    monkeypatch.setattr(LlamaCppBackend, "_generate", interrupted)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", ["--no-stream", "--compare --closed-book"])
+def test_ctrl_c_without_streaming_is_one_line(ip, capfd, ctrl_c_after_first_token, options):
+    from IPython.core.error import UsageError
+
+    capfd.readouterr()
+    result = ip.run_cell(f"%%rag {options} --kb hkb --max-tokens 64\nWhat is the pin?")
+    out, err = capfd.readouterr()
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err
+    # a progress bar may stand before it on the same line, ended by its own carriage return
+    errors = [ln for ln in re.split(r"[\r\n]", out + err) if "Error" in ln]
+    assert errors == [f"UsageError: {result.error_in_exec}"]
+    assert "interrupted" in errors[0]
+
+
+# ---------------------------------------------------------------- 13. options and text/plain
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("--temperature nan", "finite"),
+        ("--temperature inf", "finite"),
+        ("--temperature=-inf", "negative"),
+        ("--out 1bad", "not a variable name"),
+        ("--out class", "not a variable name"),
+        ("--max-tokens 100000", r"use max_tokens=\d+ or less"),
+    ],
+)
+def test_bad_sampling_options_are_one_line(ip, options, message):
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match=message) as caught:
+        ip.run_cell_magic("rag", f"--kb hkb {options}", "What is the pin?")
+    assert "\n" not in str(caught.value) and "-9" not in str(caught.value)
+    assert "1bad" not in ip.user_ns
+
+
+def test_terminal_escapes_never_reach_text_plain(ip):
+    table = _line(ip, "search colour bell --kb hkb --k 3")
+    shown = [ip.display_formatter.format(table)[0]["text/plain"], repr(table)]
+    # an extractive answer quotes the document itself: text, evidence and source title
+    answer = ragnb.RAG(ip.user_ns["hkb"]).ask(
+        "What colour is the red text?", answer_mode="extractive", k=3
+    )
+    assert "\x1b[31m" in answer.text  # the data keeps what the document holds ...
+    shown.append(ip.display_formatter.format(answer)[0]["text/plain"])
+    assert "colour.md" in shown[0] and "red" in shown[2]
+    for text in shown:
+        assert "\x1b" not in text and "\x07" not in text  # ... the terminal never sees it

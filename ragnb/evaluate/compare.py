@@ -242,22 +242,24 @@ def compare(
 
         bar = tqdm(total=len(rows_in) * len(arms), desc="compare", unit="answer")
     out = []
-    # arm by arm, so each model is loaded once and stays warm for its questions
-    for arm, _, name, _ in arms:
-        options = ask_options(arm, search)
-        for row in rows_in:
-            answer = pipelines[name].ask(
-                row.question,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                seed=seed,
-                **options,
-            )
-            out.append(_row(row, arm, name, answer, options["use_retrieval"]))
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
+    try:
+        # arm by arm, so each model is loaded once and stays warm for its questions
+        for arm, _, name, _ in arms:
+            options = ask_options(arm, search)
+            for row in rows_in:
+                answer = pipelines[name].ask(
+                    row.question,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    seed=seed,
+                    **options,
+                )
+                out.append(_row(row, arm, name, answer, options["use_retrieval"]))
+                if bar is not None:
+                    bar.update(1)
+    finally:  # also on Ctrl-C, so the bar ends its line before any message
+        if bar is not None:
+            bar.close()
     order = {arm: i for i, (arm, *_) in enumerate(arms)}  # ARMS order, then further models
     df = pl.DataFrame(out, schema=SCHEMA)
     # one block per question, arms in the fixed order, questions in the order given
