@@ -102,6 +102,15 @@ class Answer:
             Empty for closed-book answers.
         abstained: True when ragnb replaced the answer by "the documents do not say".
         raw_text: the model's own words (equal to ``text`` unless ragnb abstained).
+        search: the retrieval settings used (``ragnb.records.search_record``: k, mode, fusion,
+            alpha, where, candidates, rrf_k, weights, min_score, rerank, expand, ...).
+        expansion: the rewordings or hypothetical passage the model wrote for retrieval
+            (:class:`ragnb.retrieve.expand.Expansion`), None without query expansion.
+        standalone_question: for a follow-up in a :class:`ragnb.Chat`, the standalone question
+            it was read as (retrieval and the answer used it); None otherwise.
+
+    Displaying an Answer also puts ``ragnb.records.answer_record(answer)`` in the output's
+    metadata, so a saved notebook records how every answer was made (``ragnb.provenance``).
     """
 
     question: str
@@ -118,6 +127,9 @@ class Answer:
     support: pl.DataFrame = field(default_factory=lambda: _empty_support())
     abstained: bool = False
     raw_text: str | None = None
+    search: dict[str, Any] = field(default_factory=dict)
+    expansion: Any = None
+    standalone_question: str | None = None
     _uid: str = field(default_factory=lambda: uuid.uuid4().hex[:8], repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,6 +149,9 @@ class Answer:
             "support": self.support.to_dicts(),
             "abstained": self.abstained,
             "raw_text": self.raw_text,
+            "search": dict(self.search),
+            "expansion": None if self.expansion is None else self.expansion.to_dict(),
+            "standalone_question": self.standalone_question,
         }
 
     def _summary(self) -> str:
@@ -168,6 +183,26 @@ class Answer:
 
     def _repr_html_(self) -> str:
         return _html_view(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        # Data from the _repr_*_ methods above; this adds only the provenance metadata.
+        from ragnb.records import METADATA_KEY, answer_record
+
+        return {}, {METADATA_KEY: answer_record(self)}
+
+    def _retrieval_notes(self) -> list[str]:
+        """What retrieval did besides searching the question: the standalone question a
+        follow-up was read as, the model's query expansion, the reranker."""
+        notes = []
+        if self.standalone_question and self.standalone_question != self.question:
+            notes.append(f"follow-up read as: {self.standalone_question}")
+        if self.expansion is not None:
+            what = "rewordings" if self.expansion.kind == "multi-query" else "hypothetical answer"
+            written = " | ".join(self.expansion.generated) or "(nothing usable)"
+            notes.append(f"{self.expansion.kind} ({what} by the model, searched too): {written}")
+        if self.search.get("rerank"):
+            notes.append(f"reranked by {self.search['rerank']}")
+        return notes
 
 
 # ------------------------------------------------------------------------------ display
@@ -419,6 +454,7 @@ def _html_view(answer: Answer) -> str:
         )
     if answer.hits.height and not answer.closed_book:
         parts.append(_sources_html(answer, anchor))
+    parts += [f'<p class="muted">{esc(note)}</p>' for note in answer._retrieval_notes()]
     parts.append(f'<p class="muted">{esc(answer._summary())}</p></div>')
     return "".join(parts)
 
@@ -427,7 +463,7 @@ def _sentence_lines(rows: list[dict[str, Any]], quote=lambda s: s) -> list[str]:
     """The support findings in words, one line per flagged sentence or added citation."""
     lines = []
     for row in rows:
-        sentence = quote(" ".join(row["sentence"].split()))
+        sentence = quote(shorten(row["sentence"], 160))
         if not row.get("supported"):
             lines.append(f"NOT SUPPORTED: “{sentence}” ({quote(_reason(row))})")
         else:
@@ -444,7 +480,10 @@ def _source_lines(answer: Answer, quote=lambda s: s) -> list[str]:
     status, evidence = _citation_status(answer), {}
     for row in _support_rows(answer):
         if row.get("supported") and row.get("number") is not None and row.get("evidence"):
-            evidence.setdefault(int(row["number"]), []).append(" ".join(row["evidence"].split()))
+            spans = evidence.setdefault(int(row["number"]), [])
+            span = " ".join(row["evidence"].split())
+            if span not in spans:
+                spans.append(span)
     hits = answer.hits.head(int(answer.timings.get("context_chunks", answer.hits.height)))
     cited = answer.citations["number"].to_list()
     lines = []
@@ -479,6 +518,7 @@ def _text_view(answer: Answer) -> str:
     lines += _source_lines(answer)
     if answer.invalid_citations:
         lines.append(f"invalid citations: {answer.invalid_citations} (no such source given)")
+    lines += answer._retrieval_notes()
     lines.append(answer._summary())
     return "\n".join(lines).strip()
 
@@ -506,6 +546,7 @@ def _markdown_view(answer: Answer) -> str:
         lines += ["", "**Sources**", "", *(f"- {line}" for line in sources)]
     if answer.invalid_citations:
         lines.append(f"- invalid citations: {answer.invalid_citations}")
+    lines += ["", *(f"*{_md(note)}*  " for note in answer._retrieval_notes())]
     lines += ["", f"*{_md(answer._summary())}*"]
     return "\n".join(lines)
 
