@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 from IPython.lib.pretty import pretty
 
+from ragnb._html import esc
 from ragnb.answer import Answer, parse_citations, resolve_citations
 
 EVIL = '<script>alert("x")</script> <img src=x onerror="alert(1)"> </table> & [2]'
@@ -328,3 +329,20 @@ def test_a_sentence_cited_to_the_wrong_passage_shows_both_in_words():
     text = str(a)
     assert "note on “The Solo pumps for 7 hours [2].”: cited [2] but supported by [1]" in text
     assert "[1] Solo (d0.md) - evidence for a sentence, not cited; evidence: “roughly 7" in text
+
+
+def test_a_real_extractive_answer_marks_its_evidence_in_its_chunk():
+    from ragnb import RAG, datasets
+    from ragnb.kb import KnowledgeBase
+
+    kb = KnowledgeBase(embedder=None, disk_cache=False).add(datasets.docs_dir("brightwater"))
+    question = "How long must the power and mode buttons be held down together to reset it?"
+    a = RAG(kb).ask(question, answer_mode="extractive")
+    row = a.support.row(0, named=True)
+    assert row["supported"] and "12 seconds" in row["evidence"]
+    chunk = a.hits.row(row["number"] - 1, named=True)["text"]
+    marked = " ".join(chunk[row["start"] : row["end"]].split())
+    html = a._repr_html_()
+    assert f'<mark title="evidence">{esc(marked)}</mark>' in html
+    assert html.count('class="ragnb-ok"') == 1 and "⚠" not in html
+    assert f"[{row['number']}] Troubleshooting (troubleshooting.md) - cited, supports" in str(a)
