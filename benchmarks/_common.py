@@ -51,10 +51,12 @@ def texts_hash(texts: Sequence[str]) -> str:
 def cached_embeddings(
     model: str, texts: Sequence[str], embed: Callable[[list[str]], np.ndarray]
 ) -> tuple[np.ndarray, float | None]:
-    """Embeddings of `texts` by `model`, from benchmarks/results/cache when present.
+    """Embeddings of `texts` by `model`, from ragnb's cache folder ("benchmarks") when present.
 
     Returns (embeddings (n, dim) float32, seconds spent embedding or None when cached)."""
-    path = results_dir("cache") / f"{model}-{texts_hash(texts)}.npy"
+    from ragnb._config import cache_dir
+
+    path = cache_dir("benchmarks") / f"{model}-{texts_hash(texts)}.npy"
     if path.exists():
         return np.load(path), None
     start = time.perf_counter()
@@ -95,10 +97,15 @@ class CachedEmbedder:
     settings); this makes each chunk cost one embedding per machine, not one per run."""
 
     def __init__(self, inner, tag: str = "") -> None:
+        from ragnb._config import cache_dir
+
         self.inner = inner
         self.name = inner.name
         self.dim = getattr(inner, "dim", 0)
-        self.path = results_dir("cache") / f"emb-{self.name}{tag}.npz"
+        # keyed by cache_id: variants of one model (fp32, bf16, int8) never share vectors;
+        # kept in ragnb's cache folder, not in the committed benchmarks/results
+        self.cache_id = getattr(inner, "cache_id", None) or self.name
+        self.path = cache_dir("benchmarks") / f"emb-{self.cache_id}{tag}.npz"
         self.vectors: dict[str, np.ndarray] = {}
         if self.path.exists():
             stored = np.load(self.path)

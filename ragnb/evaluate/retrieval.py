@@ -268,8 +268,10 @@ def build_kb(
     from ragnb.kb import KnowledgeBase
     from ragnb.retrieve.embedders import as_embedder
 
-    # key the cache by the model's name, so "minilm" and an equivalent embedder object share it
-    name = None if embedder is None else getattr(as_embedder(embedder), "name", str(embedder))
+    # key the cache by the model's cache_id (else its name), so "minilm" and an equivalent
+    # embedder object share it, and two variants of one model (fp32, int8) never do
+    model = None if embedder is None else as_embedder(embedder)
+    name = None if model is None else getattr(model, "cache_id", None) or model.name
     # the chunking defaults are part of the key: a cached knowledge base never outlives them
     chunking = {
         "chunk_size": kb_module.DEFAULT_CHUNK_SIZE,
