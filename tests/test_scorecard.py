@@ -176,7 +176,7 @@ def runs():
         new_docs=NEW_DOC,
         new_questions=NEW_QUESTIONS,
         absent_questions=ABSENT,
-        finetuned=first.measurements["finetuned"],
+        finetuned=first.measurements.finetuned,
         **OPTIONS,
     )
     return {"first": first, "second": second, "before": chunks_before, "after": after_first}
