@@ -315,3 +315,54 @@ def test_a_silent_server_times_out_in_one_line(scripted, kb):
     with pytest.raises(ModelError) as error:
         rag.ask(QUESTION, mode="bm25", max_tokens=8)
     assert "0.5 s" in one_line(error.value)
+
+
+# ---------------------------------------------------------------- notebooks, scorecard
+
+
+def test_rag_cell_with_base_url_and_a_served_compare_arm_on_a_real_kernel(served_url, tmp_path):
+    from test_notebook_kernel import run
+
+    served = f"smollm2@{served_url}"
+    setup = "\n".join(
+        [
+            "%load_ext ragnb",
+            "import polars as pl",
+            f"docs = pl.DataFrame({DOCS.to_dict(as_series=False)!r})",
+            "%rag add docs --text text --id doc_id",
+        ]
+    )
+    notebook, _ = run(
+        [
+            setup,
+            f"%%rag --model smollm2 --base-url {served_url} --k 1 --mode bm25 --max-tokens 40\n"
+            + QUESTION,
+            "_.backend, _.model, _.citations['doc_id'].to_list()",
+            f"%rag config base_url=http://127.0.0.1:{_free_port()}/v1",  # nothing listens
+            f"%%rag --model smollm2 --k 1 --mode bm25 --max-tokens 8\n{QUESTION}",
+            "%rag config base_url=",
+            f"%%rag --compare --models default,{served} --k 1 --mode bm25 --max-tokens 24 --out cmp"
+            f"\n{QUESTION}",
+            "sorted(set(zip(cmp.df['arm'], cmp.df['model'])))",
+        ],
+        tmp_path,
+    )
+    cells = notebook.cells
+    assert not [o for c in cells for o in c.outputs if o.output_type == "error"]
+    failed = "".join(o.get("text", "") for o in cells[4].outputs if o.output_type == "stream")
+    assert failed.strip().startswith("UsageError: no model server answers at")  # one line
+    assert "connection refused" in failed and len(failed.strip().splitlines()) == 1
+
+    answer = "".join(o.get("data", {}).get("text/plain", "") for o in cells[1].outputs)
+    assert "six months" in answer and "[1]" in answer
+    name = f"smollm2@{served_url[7:-3]}"
+    assert cells[2].outputs[0]["data"]["text/plain"] == repr(("openai", name, ["power.md"]))
+    arms = cells[7].outputs[0]["data"]["text/plain"]
+    for arm in ("base", "base+rag", name, f"{name}+rag"):
+        assert repr(arm) in arms
+    assert repr("smollm2-135m") in arms
+
+
+def test_a_served_model_cannot_be_fine_tuned_by_the_scorecard(served_url, kb):
+    with pytest.raises(InputError, match="served and cannot be fine-tuned"):
+        ragnb.scorecard(kb, [("How long?", "Six months.")], model=f"smollm2@{served_url}")

@@ -689,7 +689,9 @@ def scorecard(
         finetuned: ``"train"`` (or None) trains a model here on `qa_pairs` plus `new_questions`
             for `steps` steps; a ``FineTuned`` (or its name) reuses one, reading its training
             cost from its manifest.
-        model: the base model both arms start from (a name from ``ragnb.list_models()``).
+        model: the base model both arms start from (a name from ``ragnb.list_models()``, a
+            hub id); or a served model ("NAME@http://host:port/v1") for the RAG arm, beside a
+            `finetuned` model given.
         steps: fine-tuning steps when training here.
         k, mode: passages retrieved per RAG answer and how (mode None: what the knowledge base
             can do); or both, and the other search options, as `settings`.
@@ -736,6 +738,14 @@ def scorecard(
     if extractive and not answer_mode_supported():
         raise InputError(
             "extractive=True needs RAG.ask(answer_mode=...), which this ragnb does not have"
+        )
+    from ragnb.generate.models import resolve_model
+
+    rag_ref = resolve_model(model)  # a served model answers the RAG arm; it trains nowhere here
+    if train_here and rag_ref.format == "served":
+        raise InputError(
+            f"{rag_ref.name!r} is served and cannot be fine-tuned here: pass finetuned= a model "
+            f"fine-tuned from it elsewhere, or compare it with ragnb.compare"
         )
     given_ft = None if train_here else _load_finetuned(finetuned)  # fail before the slow part
     marker = learn_style([p.target for p in pairs])
@@ -788,7 +798,7 @@ def scorecard(
             answers.append(_ask(ft_rag, qa, split, "finetuned", marker, **ft_options))
 
     m = Measurements(
-        rag_model=str(model),
+        rag_model=rag_ref.name,
         ft_model=ft.name,
         arms=arms,
         pairs_from=pairs_from,
