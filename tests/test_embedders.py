@@ -124,3 +124,68 @@ def test_bad_variants_are_input_errors(monkeypatch):
         embedders.MiniLMEmbedder(precision="bf16")
     with pytest.raises(InputError, match="minilm-int8"):
         as_embedder("minilm-int4")
+
+
+class CountingEmbedder:
+    """A tiny real embedder (letter counts) that records what it was asked and can stop."""
+
+    name, dim, cache_id = "letters", 26, None
+
+    def __init__(self, fail_on_call: int | None = None):
+        self.calls: list[list[str]] = []
+        self.fail_on_call = fail_on_call
+
+    def embed(self, texts):
+        self.calls.append(list(texts))
+        if self.fail_on_call is not None and len(self.calls) == self.fail_on_call:
+            raise KeyboardInterrupt
+        out = np.zeros((len(texts), 26), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for ch in text.lower():
+                if "a" <= ch <= "z":
+                    out[row, ord(ch) - 97] += 1
+        return out + 1e-3
+
+
+def test_dense_index_embeds_each_distinct_text_once_shortest_first(monkeypatch):
+    from ragnb.retrieve import dense
+
+    monkeypatch.setattr(dense, "BATCH", 2)
+    texts = ["ccc ccc", "a", "bb", "a", "ccc ccc", "dddd dddd dddd"]
+    embedder = CountingEmbedder()
+    index = dense.DenseIndex(embedder, disk_cache=False)
+    index.add(texts)
+    assert index.embed(lambda rows: [texts[r] for r in rows]) == 4
+    sent = [t for call in embedder.calls for t in call]
+    assert sent == ["a", "bb", "ccc ccc", "dddd dddd dddd"]
+    np.testing.assert_array_equal(index.vectors[1], index.vectors[3])
+    assert not index.pending.any()
+
+
+def test_interrupted_embedding_keeps_finished_batches(monkeypatch, tmp_path):
+    from ragnb.retrieve import dense
+    from ragnb.retrieve.cache import VectorCache
+
+    monkeypatch.setattr(dense, "BATCH", 2)
+    texts = [f"text number {'x' * i}" for i in range(7)]
+    stopping = CountingEmbedder(fail_on_call=3)  # Ctrl-C during the third batch
+    stopping.cache_id = "letters-test"
+    monkeypatch.setenv("RAGNB_HOME", str(tmp_path))  # a disk cache of this test's own
+    index = dense.DenseIndex(stopping)
+    index.add(texts)
+    with pytest.raises(KeyboardInterrupt):
+        index.embed(lambda rows: [texts[r] for r in rows])
+    assert index.embedded == 4 and index.pending.sum() == 3  # two whole batches kept
+    assert (
+        sum(
+            v is not None for v in VectorCache("letters-test").get(list(map(dense.text_key, texts)))
+        )
+        == 4
+    )
+
+    resumed = CountingEmbedder()
+    resumed.cache_id = "letters-test"
+    again = dense.DenseIndex(resumed)  # a fresh index finds the finished batches on disk
+    again.add(texts)
+    assert again.embed(lambda rows: [texts[r] for r in rows]) == 3
+    assert sorted(t for call in resumed.calls for t in call) == sorted(texts[4:])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -166,25 +167,49 @@ class DenseIndex:
         self, texts_of: Callable[[np.ndarray], list[str]], progress: bool | None = None
     ) -> int:
         """Compute the vectors still missing; `texts_of(rows)` gives the texts of some rows
-        (asked only for the rows no cache has). Returns how many texts were embedded."""
+        (asked only for the rows no cache has). Returns how many texts were embedded.
+
+        Each distinct text is embedded once, shortest first (similar lengths share a batch),
+        BATCH at a time. Every finished batch is stored at once, in the index and in the disk
+        cache, so an interrupted run (Ctrl-C) keeps what it embedded and the next call
+        resumes from there."""
         embedder = self.require_embedder()
         rows = np.flatnonzero(self.pending)
         if rows.size == 0:
             return 0
         keys = [self.keys[row].tobytes() for row in rows]
         found = [self._removed.get(key) for key in keys]
-        todo = [i for i, vector in enumerate(found) if vector is None]
         disk = self._open_disk_cache(embedder)
-        if disk is not None and todo:
-            for i, vector in zip(todo, disk.get([keys[i] for i in todo]), strict=True):
+        missing = [i for i, vector in enumerate(found) if vector is None]
+        if disk is not None and missing:
+            for i, vector in zip(missing, disk.get([keys[i] for i in missing]), strict=True):
                 found[i] = vector
-            todo = [i for i in todo if found[i] is None]
-        fresh = _embed_batched(embedder, texts_of(rows[todo]), progress)
-        for j, i in enumerate(todo):
-            found[i] = fresh[j]
-        if disk is not None:
-            disk.put([keys[i] for i in todo], fresh)
-        block = np.stack(found).astype(np.float32)  # (len(rows), dim)
+        known = [i for i, vector in enumerate(found) if vector is not None]
+        if known:
+            self._store(embedder, rows[known], np.stack([found[i] for i in known]))
+        # one row per distinct text still missing; rows sharing it get its vector too
+        rows_of: dict[bytes, list[int]] = {}
+        for i, vector in enumerate(found):
+            if vector is None:
+                rows_of.setdefault(keys[i], []).append(int(rows[i]))
+        if not rows_of:
+            return 0
+        distinct, groups = list(rows_of), list(rows_of.values())
+        texts = texts_of(np.array([group[0] for group in groups]))
+        order = sorted(range(len(texts)), key=lambda j: len(texts[j]))  # characters ~ tokens
+        with _progress(embedder, len(texts), progress) as bar:
+            for start in range(0, len(order), BATCH):
+                batch = order[start : start + BATCH]
+                vectors = normalize(embedder.embed([texts[j] for j in batch]))
+                if disk is not None:
+                    disk.put([distinct[j] for j in batch], vectors)
+                for j, vector in zip(batch, vectors, strict=True):
+                    self._store(embedder, np.array(groups[j]), vector[None, :])
+                bar.update(len(batch))
+        return len(texts)
+
+    def _store(self, embedder: Embedder, rows: np.ndarray, block: np.ndarray) -> None:
+        """Put `block` (len(rows), dim) into `rows` and mark them embedded."""
         if self.vectors is None:
             self._spare = None
             self.vectors = self._grow(np.zeros((0, block.shape[1]), dtype=np.float32), len(self))
@@ -196,7 +221,6 @@ class DenseIndex:
             )
         self.vectors[rows] = block
         self.pending[rows] = False
-        return len(todo)
 
     def _open_disk_cache(self, embedder: Embedder):
         if self._disk is None and self._disk_cache:
@@ -257,6 +281,13 @@ class DenseIndex:
                 raise ValueError("the vectors do not match the rows")
             if vectors.dtype != np.float32:
                 raise ValueError(f"the vectors are {vectors.dtype}, not float32")
+            dim = getattr(self.embedder, "dim", None)
+            if isinstance(dim, int) and dim > 0 and vectors.shape[1] != dim:
+                raise ValueError(f"the vectors are {vectors.shape[1]}-d, the embedder's {dim}-d")
+            norms = np.linalg.norm(vectors[embedded.astype(bool)], axis=1)
+            # unit rows, or zero rows (normalize keeps a zero vector zero)
+            if not np.isfinite(norms).all() or ((np.abs(norms - 1) > 1e-3) & (norms > 0)).any():
+                raise ValueError("some vectors are not finite unit vectors (NaN, inf or scaled)")
             vectors = np.ascontiguousarray(vectors)
             pending = ~embedded.astype(bool)
         self.keys, self.pending = keys.astype(np.uint8), pending
@@ -273,24 +304,22 @@ class DenseIndex:
         return other
 
 
-def _embed_batched(embedder: Embedder, texts: list[str], progress: bool | None) -> np.ndarray:
-    """Unit vectors of `texts`, BATCH at a time, with a progress bar (tqdm.auto) when
-    `progress` is True, or None and there are many."""
-    show = progress if progress is not None else len(texts) >= PROGRESS_MIN
-    parts = []
-    bar = None
-    if show:
-        from tqdm.auto import tqdm
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
 
-        bar = tqdm(total=len(texts), desc=f"embedding ({embedder.name})", unit="chunk")
+
+@contextmanager
+def _progress(embedder: Embedder, total: int, progress: bool | None):
+    """A progress bar (tqdm.auto: count, rate and time left) when `progress` is True, or None
+    and there are at least PROGRESS_MIN texts; else an object whose update does nothing."""
+    if not (progress if progress is not None else total >= PROGRESS_MIN):
+        yield _NoBar()
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=f"embedding ({embedder.name})", unit="chunk", smoothing=0.1)
     try:
-        for start in range(0, len(texts), BATCH):
-            parts.append(normalize(embedder.embed(texts[start : start + BATCH])))
-            if bar is not None:
-                bar.update(len(parts[-1]))
+        yield bar
     finally:
-        if bar is not None:
-            bar.close()
-    if not parts:
-        return np.zeros((0, getattr(embedder, "dim", 0) or 0), dtype=np.float32)
-    return np.concatenate(parts)
+        bar.close()
