@@ -42,7 +42,7 @@ from ragnb.corpus.sources import (
 )
 from ragnb.errors import EmptyIndexError, InputError
 from ragnb.retrieve.bm25 import BM25Index, BM25Settings
-from ragnb.retrieve.dense import DenseIndex
+from ragnb.retrieve.dense import DenseIndex, text_key
 from ragnb.retrieve.embedders import Embedder, MiniLMEmbedder
 from ragnb.retrieve.fuse import alone, convex, rrf
 from ragnb.retrieve.hits import HIT_COLUMNS, empty_hits, hits_frame
@@ -500,12 +500,13 @@ class KnowledgeBase:
             chunking = saved.manifest["chunking"]
             kb = cls(embedder, chunking["size"], chunking["overlap"], saved.manifest["bm25"])
             kb._restore(saved)
-        except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError) as exc:
-            if isinstance(exc, InputError):
-                raise
+        except InputError:
+            raise
+        except Exception as exc:  # whatever an edited or damaged folder holds: one line
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
             raise InputError(
                 f"{folder} is not a readable ragnb knowledge base "
-                f"({type(exc).__name__}: {exc}); save one with kb.save(path)"
+                f"({type(exc).__name__}: {first}); save one with kb.save(path)"
             ) from None
         return kb
 
@@ -529,3 +530,18 @@ class KnowledgeBase:
             raise ValueError("text_keys.npy / title_indexed.npy do not match the chunk rows")
         self._title_indexed = saved.title_indexed.astype(bool)
         self._chunks = chunks.with_columns(pl.col("position").cast(pl.Int32))
+        # The stored keys are hashes of each row's indexed text: recomputed from the Parquet
+        # text, they catch rows reordered or edited apart from the vectors and term ids.
+        texts = self._index_texts(np.arange(n))
+        keys = np.frombuffer(b"".join(map(text_key, texts)), dtype=np.uint8).reshape(n, 20)
+        bad = np.flatnonzero((keys != self._dense.keys).any(axis=1)) if n else []
+        if len(bad):
+            raise ValueError(
+                f"{len(bad)} rows of chunks.parquet do not match their saved index "
+                f"(first: row {bad[0]}, {chunks['chunk_id'][int(bad[0])]!r}): rows were "
+                "reordered or edited"
+            )
+        # term ids of a spread of rows, tokenized again: a swapped BM25 array shows here
+        for row in np.unique(np.linspace(0, n - 1, min(n, 64)).astype(int)) if n else []:
+            if self._bm25.term_ids(texts[row]) != self._bm25.rows[row].tolist():
+                raise ValueError(f"the BM25 terms of row {row} do not match its text")

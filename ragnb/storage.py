@@ -15,7 +15,11 @@ the parts, which `KnowledgeBase` hands to each index's ``restore``.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
+import stat
 import time
 import warnings
 from collections.abc import Callable
@@ -116,6 +120,9 @@ def write(
         np.save(folder / "embedded.npy", vectors["embedded"], allow_pickle=False)
         done("embeddings.npy")
     manifest = {
+        # a digest of every file, checked on load: damage anywhere (a row order, one flipped
+        # byte in the vectors) is found before anything is used
+        "files": {p.name: _digest(p) for p in sorted(folder.iterdir())},
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "saved": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -159,33 +166,159 @@ def locate(path: str | Path) -> Path:
 
 
 def read(folder: Path) -> Saved:
-    """Every part of the save in `folder` (found by `locate`). Raises ValueError, KeyError,
-    OSError or a polars error when something is missing or does not fit."""
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    if manifest.get("format") != FORMAT:
-        raise ValueError("manifest.json is not a ragnb knowledge base manifest")
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(
-            f"format version {manifest['format_version']} is newer than "
-            f"this ragnb reads ({FORMAT_VERSION}): upgrade ragnb"
-        )
-    chunks = pl.read_parquet(folder / "chunks.parquet")
-    if chunks.height != manifest["counts"]["chunks"]:
-        raise ValueError(
-            f"chunks.parquet has {chunks.height} rows, manifest says {manifest['counts']['chunks']}"
-        )
-    dense = {"keys": _npy(folder, "text_keys")}
-    if (folder / "embeddings.npy").is_file():
-        dense.update(vectors=_npy(folder, "embeddings"), embedded=_npy(folder, "embedded"))
+    """Every part of the save in `folder` (found by `locate`), each file checked on its own:
+    a regular file (never a device or pipe a symlink points at), a manifest of the right
+    shape and types, arrays of the saved dtype and shape. Raises ValueError, KeyError, OSError
+    or a polars error when something is missing or does not fit; how the parts line up with
+    each other is checked by each index's ``restore`` and ``KnowledgeBase._restore``."""
+    manifest = json.loads(_read_text(folder / MANIFEST, MAX_MANIFEST_BYTES))
+    _check_manifest(manifest)
+    digests = manifest.get("files")
+    for name, digest in (digests or {}).items():
+        if _digest(_regular(folder / name)) != digest:
+            raise ValueError(f"{name} is not the file that was saved (its digest differs)")
+    n = manifest["counts"]["chunks"]
+    chunks = pl.read_parquet(_regular(folder / "chunks.parquet"))
+    if chunks.height != n:
+        raise ValueError(f"chunks.parquet has {chunks.height} rows, manifest says {n}")
+    if tuple(chunks.columns[: len(CHUNK_TYPES)]) != tuple(CHUNK_TYPES):
+        raise ValueError("chunks.parquet does not have the chunk columns")
+    wrong = [c for c, types in CHUNK_TYPES.items() if chunks.schema[c] not in types]
+    if wrong:
+        raise ValueError(f"chunks.parquet column {wrong[0]!r} is {chunks.schema[wrong[0]]}")
+    if chunks.select(pl.col(*CHUNK_TYPES).null_count().sum()).row(0) != (0,) * len(CHUNK_TYPES):
+        raise ValueError("chunks.parquet has missing values in the chunk columns")
+    dense = {"keys": _npy(folder, "text_keys", np.uint8, (n, 20))}
+    if manifest["counts"]["embedded"] or (folder / "embeddings.npy").exists():
+        vectors = _npy(folder, "embeddings", np.float32, (n, None))
+        dim = (manifest["embedder"] or {}).get("dim")
+        if dim is not None and vectors.shape[1] != dim:
+            raise ValueError(f"embeddings.npy holds {vectors.shape[1]}-d vectors, manifest: {dim}")
+        dense.update(vectors=vectors, embedded=_npy(folder, "embedded", np.bool_, (n,)))
+    vocab = json.loads(_read_text(folder / "bm25_vocab.json"))
+    if not isinstance(vocab, dict) or not all(
+        isinstance(term, str) and type(i) is int for term, i in vocab.items()
+    ):
+        raise ValueError("bm25_vocab.json is not an object of term -> integer id")
+    # a score matrix is only reused when its digest was checked; else it is rebuilt from the
+    # term ids, which are checked against the text
+    bm25_names = [a for a in manifest["bm25_arrays"] if digests or not a.startswith("matrix_")]
     return Saved(
         manifest=manifest,
         chunks=chunks,
-        title_indexed=_npy(folder, "title_indexed"),
-        bm25_vocab=json.loads((folder / "bm25_vocab.json").read_text(encoding="utf-8")),
-        bm25_arrays={name: _npy(folder, f"bm25_{name}") for name in manifest["bm25_arrays"]},
+        title_indexed=_npy(folder, "title_indexed", np.bool_, (n,)),
+        bm25_vocab=vocab,
+        bm25_arrays={name: _npy(folder, f"bm25_{name}", *BM25_ARRAYS[name]) for name in bm25_names},
         dense_arrays=dense,
     )
 
 
-def _npy(folder: Path, name: str) -> np.ndarray:
-    return np.load(folder / f"{name}.npy", allow_pickle=False)
+# What each part of a save must be. A file a manifest names is only ever one of these, so a
+# tampered manifest cannot make load read another path.
+MAX_MANIFEST_BYTES = 1 << 20
+CHUNK_TYPES = {
+    "chunk_id": (pl.String,),
+    "doc_id": (pl.String,),
+    "source": (pl.String,),
+    "title": (pl.String,),
+    "heading": (pl.String,),
+    "position": (pl.Int32, pl.Int64),
+    "text": (pl.String,),
+}
+BM25_ARRAYS = {  # name -> (dtype kind, shape); None: any length
+    "term_ids": ("i", (None,)),
+    "row_offsets": ("i", (None,)),
+    "matrix_data": ("f", (None,)),
+    "matrix_indices": ("i", (None,)),
+    "matrix_indptr": ("i", (None,)),
+}
+
+
+def _check_manifest(manifest: object) -> None:
+    """ValueError unless `manifest` has the fields and types `write` gives it."""
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise ValueError(f"manifest.json: {what}")
+
+    def count(value: object) -> bool:
+        return type(value) is int and value >= 0
+
+    need(isinstance(manifest, dict), "not a JSON object")
+    need(manifest.get("format") == FORMAT, "not a ragnb knowledge base manifest")
+    files = manifest.get("files")  # absent in saves from before digests were recorded
+    need(
+        files is None
+        or isinstance(files, dict)
+        and all(_FILE_NAME.match(str(k)) and isinstance(v, str) for k, v in files.items())
+        and {"chunks.parquet", "text_keys.npy", "title_indexed.npy", "bm25_vocab.json"}
+        <= set(files),
+        "files is not an object of saved file name -> digest",
+    )
+    version = manifest.get("format_version", 0)
+    need(type(version) is int, "format_version is not an integer")
+    need(
+        version <= FORMAT_VERSION,
+        f"format version {version} is newer than this ragnb reads ({FORMAT_VERSION}): "
+        "upgrade ragnb",
+    )
+    chunking = manifest.get("chunking")
+    need(isinstance(chunking, dict), "chunking is not an object")
+    need(count(chunking.get("size")) and count(chunking.get("overlap")), "bad chunking sizes")
+    need(isinstance(manifest.get("bm25"), dict), "bm25 is not an object")
+    arrays = manifest.get("bm25_arrays")
+    need(
+        isinstance(arrays, list) and all(a in BM25_ARRAYS for a in arrays),
+        f"bm25_arrays must name some of {', '.join(BM25_ARRAYS)}",
+    )
+    embedder = manifest.get("embedder")
+    need(
+        embedder is None
+        or isinstance(embedder, dict)
+        and isinstance(embedder.get("name"), str)
+        and (embedder.get("dim") is None or count(embedder.get("dim"))),
+        "embedder is not null or {name, dim}",
+    )
+    counts = manifest.get("counts")
+    need(isinstance(counts, dict), "counts is not an object")
+    need(all(count(counts.get(k)) for k in ("documents", "chunks", "embedded")), "bad counts")
+
+
+_FILE_NAME = re.compile(r"^(chunks\.parquet|[a-z0-9_]+\.(npy|json))$")  # names only, no paths
+
+
+def _digest(path: Path) -> str:
+    """sha256 of a file, as "sha256:<hex>"."""
+    with open(path, "rb") as fh:
+        return "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _regular(path: Path) -> Path:
+    """`path` when it is a regular file (after symlinks): a FIFO would block a read forever
+    and a device such as /dev/zero never ends."""
+    info = os.stat(path)  # FileNotFoundError when missing
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path.name} is not a regular file")
+    return path
+
+
+def _read_text(path: Path, limit: int | None = None) -> str:
+    """A regular file's UTF-8 text, refusing one over `limit` bytes."""
+    size = os.stat(_regular(path)).st_size
+    if limit is not None and size > limit:
+        raise ValueError(f"{path.name} is {size:,} bytes, more than {limit:,}")
+    return path.read_text(encoding="utf-8")
+
+
+def _npy(folder: Path, name: str, kind, shape: tuple) -> np.ndarray:
+    """A saved array (no pickle), checked against its dtype (a numpy type, or a kind letter:
+    "i" any integer, "f" any float) and shape (None: any length)."""
+    array = np.load(_regular(folder / f"{name}.npy"), allow_pickle=False)
+    ok_type = array.dtype.kind == kind if isinstance(kind, str) else array.dtype == kind
+    if not ok_type:
+        raise ValueError(f"{name}.npy holds {array.dtype} values")
+    if array.ndim != len(shape) or any(
+        want is not None and got != want for got, want in zip(array.shape, shape, strict=True)
+    ):
+        raise ValueError(f"{name}.npy has shape {array.shape}, expected {shape}")
+    return array

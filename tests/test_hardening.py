@@ -304,3 +304,232 @@ def test_terminal_escapes_never_reach_text_plain(ip):
     assert "colour.md" in shown[0] and "red" in shown[2]
     for text in shown:
         assert "\x1b" not in text and "\x07" not in text  # ... the terminal never sees it
+
+
+# ---------------------------------------------------------------- 3. KnowledgeBase.load checks
+
+
+class BagOfWords:
+    """A small real embedder: hashed bag of words, 32 dimensions, counting what it embeds."""
+
+    name = "bow-32"
+    dim = 32
+
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def embed(self, texts):
+        import zlib
+
+        import numpy as np
+
+        self.texts.extend(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[i, zlib.crc32(word.encode()) % self.dim] += 1
+        return out
+
+
+FACTS = [
+    "The Zorblax valve is teal and opens with a quarter turn.",
+    "Descale the Quindle pump monthly with white vinegar.",
+    "The Ostrel reset code is 4471; hold RESET for six seconds.",
+    "The Fennick works is in Glimmerford, north of the river.",
+    "Warranty: two years of household use, receipts required.",
+    "Pair the remote by holding MODE until the light blinks blue.",
+]
+QUERIES = ["reset code", "teal valve", "warranty receipts", "remote light blue"]
+
+
+def _built_kb() -> ragnb.KnowledgeBase:
+    kb = ragnb.KnowledgeBase(embedder=BagOfWords(), chunk_size=200, chunk_overlap=0)
+    kb.add(pl.DataFrame({"doc_id": [f"d{i}" for i in range(6)], "text": FACTS}), id="doc_id")
+    return kb.build()
+
+
+def _answers(kb) -> list:
+    return [
+        kb.search(q, k=3, mode=mode)[["chunk_id", "score"]].rows()
+        for q in QUERIES
+        for mode in ("bm25", "dense")
+    ]
+
+
+@pytest.fixture(scope="module")
+def saved_kb(tmp_path_factory):
+    """A saved knowledge base with vectors and a BM25 matrix, and what it answers."""
+    kb = _built_kb()
+    folder = kb.save(tmp_path_factory.mktemp("saved") / "kb")
+    return folder, kb.chunks, _answers(kb)
+
+
+def _rewrite_npy(path, change):
+    import numpy as np
+
+    np.save(path, change(np.load(path)), allow_pickle=False)
+
+
+def _rewrite_json(path, change):
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps(change(data)))
+
+
+def _reverse_parquet(path):
+    pl.read_parquet(path).reverse().write_parquet(path)
+
+
+def _file_cases(names):
+    """(file, how) for every saved file: damaged in each way a disk, a copy or a hand can."""
+    import os
+
+    def truncate(p):
+        p.write_bytes(p.read_bytes()[: max(1, p.stat().st_size // 2)])
+
+    def garbage(p):
+        p.write_bytes(os.urandom(p.stat().st_size))
+
+    def empty(p):
+        p.write_bytes(b"")
+
+    def missing(p):
+        p.unlink()
+
+    def device(p):
+        p.unlink()
+        p.symlink_to("/dev/zero")
+
+    def fifo(p):
+        p.unlink()
+        os.mkfifo(p)
+
+    def folder(p):
+        p.unlink()
+        p.mkdir()
+
+    hows = [truncate, garbage, empty, missing, device, fifo, folder]
+    return [(name, how) for name in names for how in hows]
+
+
+def _semantic_cases():
+    """(file, how): well-formed files holding the wrong thing."""
+    import numpy as np
+
+    def rows_reversed(a):
+        return a[::-1].copy()
+
+    return [
+        ("chunks.parquet", _reverse_parquet),
+        ("chunks.parquet", lambda p: pl.read_parquet(p).drop("text").write_parquet(p)),
+        (
+            "chunks.parquet",
+            lambda p: (
+                pl.read_parquet(p).with_columns(pl.col("position").cast(pl.String)).write_parquet(p)
+            ),
+        ),
+        (
+            "chunks.parquet",
+            lambda p: (
+                pl.read_parquet(p)
+                .with_columns(pl.col("text").str.replace("teal", "red"))
+                .write_parquet(p)
+            ),
+        ),
+        ("embeddings.npy", lambda p: _rewrite_npy(p, rows_reversed)),
+        ("embeddings.npy", lambda p: _rewrite_npy(p, lambda a: a[:, :16].copy())),  # wrong dim
+        ("embeddings.npy", lambda p: _rewrite_npy(p, lambda a: a.astype(np.float64))),
+        ("embeddings.npy", lambda p: _rewrite_npy(p, lambda a: np.full_like(a, np.nan))),
+        ("embeddings.npy", lambda p: _rewrite_npy(p, lambda a: a * 3)),
+        ("embedded.npy", lambda p: _rewrite_npy(p, lambda a: a.astype(np.int64))),
+        ("text_keys.npy", lambda p: _rewrite_npy(p, rows_reversed)),
+        ("text_keys.npy", lambda p: _rewrite_npy(p, lambda a: a[:, :10].copy())),
+        ("title_indexed.npy", lambda p: _rewrite_npy(p, lambda a: ~a)),
+        ("bm25_term_ids.npy", lambda p: _rewrite_npy(p, lambda a: a + 10_000)),
+        ("bm25_term_ids.npy", lambda p: _rewrite_npy(p, lambda a: -a - 1)),
+        ("bm25_term_ids.npy", lambda p: _rewrite_npy(p, rows_reversed)),
+        ("bm25_row_offsets.npy", lambda p: _rewrite_npy(p, rows_reversed)),
+        ("bm25_matrix_indices.npy", lambda p: _rewrite_npy(p, lambda a: a + 1_000_000)),
+        ("bm25_matrix_indices.npy", lambda p: _rewrite_npy(p, lambda a: -a - 1)),
+        ("bm25_matrix_indptr.npy", lambda p: _rewrite_npy(p, lambda a: a * 7 + 3)),
+        ("bm25_matrix_data.npy", lambda p: _rewrite_npy(p, rows_reversed)),
+        ("bm25_vocab.json", lambda p: _rewrite_json(p, lambda v: list(v))),
+        ("bm25_vocab.json", lambda p: _rewrite_json(p, lambda v: {k: 0 for k in v})),
+        ("manifest.json", lambda p: _rewrite_json(p, lambda m: [m])),
+        ("manifest.json", lambda p: _rewrite_json(p, lambda m: {**m, "counts": "six"})),
+        ("manifest.json", lambda p: _rewrite_json(p, lambda m: {**m, "chunking": [200, 0]})),
+        ("manifest.json", lambda p: _rewrite_json(p, lambda m: {**m, "embedder": "bow-32"})),
+        ("manifest.json", lambda p: _rewrite_json(p, lambda m: {**m, "bm25": {"k1": "x"}})),
+        ("manifest.json", lambda p: _rewrite_json(p, lambda m: {**m, "format_version": "1"})),
+        (
+            "manifest.json",
+            lambda p: _rewrite_json(p, lambda m: {**m, "bm25_arrays": ["../../etc/passwd"]}),
+        ),
+        (
+            "manifest.json",
+            lambda p: _rewrite_json(
+                p, lambda m: {**m, "files": {**m["files"], "../x.npy": "sha256:0"}}
+            ),
+        ),
+    ]
+
+
+SAVED_FILES = [
+    "manifest.json",
+    "chunks.parquet",
+    "bm25_term_ids.npy",
+    "bm25_row_offsets.npy",
+    "bm25_matrix_data.npy",
+    "bm25_matrix_indices.npy",
+    "bm25_matrix_indptr.npy",
+    "bm25_vocab.json",
+    "text_keys.npy",
+    "title_indexed.npy",
+    "embeddings.npy",
+    "embedded.npy",
+]
+CASES = _file_cases(SAVED_FILES) + _semantic_cases()
+
+
+def _load_or_one_line_error(folder, original_chunks, original_answers) -> str:
+    """Load `folder`: either one InputError (returned as "error"), or a knowledge base equal
+    to the one saved (returned as "same"). Anything else fails the test."""
+    import shutil as _shutil
+
+    try:
+        kb = ragnb.KnowledgeBase.load(folder, embedder=BagOfWords())
+    except InputError as exc:
+        message = str(exc)
+        assert "\n" not in message and len(message) < 800, message
+        return "error"
+    finally:
+        _shutil.rmtree(folder, ignore_errors=True)
+    assert kb.chunks.equals(original_chunks)
+    assert _answers(kb) == original_answers
+    return "same"
+
+
+@pytest.mark.parametrize(
+    ("name", "how"), CASES, ids=[f"{n}-{getattr(h, '__name__', 'x')}" for n, h in CASES]
+)
+@pytest.mark.parametrize("digests", [True, False], ids=["digests", "no-digests"])
+def test_corrupted_save_is_one_input_error_or_the_same_knowledge_base(
+    saved_kb, tmp_path, name, how, digests
+):
+    import shutil
+
+    folder, chunks, answers = saved_kb
+    copy = tmp_path / "kb"
+    shutil.copytree(folder, copy)
+    if not digests:  # a save from before digests were recorded: checked structurally only
+        _rewrite_json(
+            copy / "manifest.json", lambda m: {k: v for k, v in m.items() if k != "files"}
+        )
+        if name == "embeddings.npy" and how.__name__ == "<lambda>":
+            pytest.skip("without digests a well-formed vectors file is trusted")
+        if name == "manifest.json" and how is CASES[-1][1]:
+            pytest.skip("that case edits the digests")
+    how(copy / name)
+    outcome = _load_or_one_line_error(copy, chunks, answers)
+    # with digests every damage is found; without, a harmless one may load (the score matrix
+    # is then rebuilt from the term ids rather than read), but never as a different result
+    assert outcome == "error" or not digests

@@ -11,6 +11,7 @@ term ids on the next search (a few hundred ms at 100k chunks; see benchmarks/).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -61,8 +62,24 @@ class BM25Settings:
                 f"rank-bm25 has no method={self.method!r}, idf_method={self.idf_method!r} "
                 f"variant: use {pairs}"
             )
+        for name in ("k1", "b", "delta"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(f"BM25 {name} must be a number, got {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise InputError(f"BM25 {name} must be a finite number >= 0, got {value!r}")
+        if self.stemmer is not None and not isinstance(self.stemmer, str):
+            raise InputError(f"BM25 stemmer must be a language name or None, got {self.stemmer!r}")
         if isinstance(self.stopwords, list):
             object.__setattr__(self, "stopwords", tuple(self.stopwords))
+        words = self.stopwords
+        if not (
+            words is None
+            or isinstance(words, str)
+            or isinstance(words, tuple)
+            and all(isinstance(w, str) for w in words)
+        ):
+            raise InputError(f"BM25 stopwords must be 'en', a list of words or None, got {words!r}")
 
     @property
     def _variant(self) -> tuple[str, str]:
@@ -337,19 +354,41 @@ class BM25Index:
         return out
 
     def restore(self, vocab: dict[str, int], arrays: dict[str, np.ndarray]) -> None:
-        """Inverse of `arrays` + `vocab`: no re-tokenizing; the matrix is reused when present."""
-        offsets = arrays["row_offsets"]
-        flat = arrays["term_ids"]
-        if len(flat) != offsets[-1] or (len(flat) and flat.max(initial=0) >= len(vocab)):
-            raise ValueError("BM25 arrays do not match the vocabulary")
+        """Inverse of `arrays` + `vocab`: no re-tokenizing; the matrix is reused when present.
+        Raises ValueError unless every array fits the others (a saved folder may have been
+        edited: an index out of range here would fail, or read other memory, much later)."""
+        offsets = np.asarray(arrays["row_offsets"])
+        flat = np.asarray(arrays["term_ids"])
+        ids = np.fromiter(vocab.values(), dtype=np.int64, count=len(vocab))
+        if not np.array_equal(np.sort(ids), np.arange(len(vocab))):
+            raise ValueError("the BM25 vocabulary ids are not 0..n-1, each once")
+        if (
+            offsets.ndim != 1
+            or len(offsets) == 0
+            or offsets[0] != 0
+            or offsets[-1] != len(flat)
+            or (np.diff(offsets) < 0).any()
+            or (len(flat) and (flat.min() < 0 or flat.max() >= len(vocab)))
+        ):
+            raise ValueError("BM25 term ids or row offsets do not match the vocabulary")
         self.vocab = dict(vocab)
+        flat = flat.astype(np.int32, copy=False)
         self.rows = [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
         self._model = None
         if "matrix_data" in arrays and self.settings.backend == "bm25s" and self.rows:
-            if len(arrays["matrix_indptr"]) != len(vocab) + 1:
-                raise ValueError("BM25 matrix does not match the vocabulary")
+            data, indices, indptr = (
+                np.asarray(arrays[f"matrix_{key}"]) for key in ("data", "indices", "indptr")
+            )
+            if (
+                len(indptr) != len(vocab) + 1
+                or indptr[0] != 0
+                or indptr[-1] != len(data)
+                or len(indices) != len(data)
+                or (np.diff(indptr) < 0).any()
+                or (len(indices) and (indices.min() < 0 or indices.max() >= len(self.rows)))
+                or not np.isfinite(data).all()
+            ):
+                raise ValueError("the BM25 score matrix does not match the vocabulary and rows")
             if self.settings.method in ("bm25l", "bm25+"):
                 return  # these need bm25s's non-occurrence array too: rebuilt on first search
-            self._model = self._bm25s(
-                arrays["matrix_data"], arrays["matrix_indices"], arrays["matrix_indptr"]
-            )
+            self._model = self._bm25s(data, indices, indptr)
