@@ -221,6 +221,20 @@ def test_server_killed_mid_stream_is_one_line(tmp_path, kb):
         stop_server(server)
 
 
+def test_ctrl_c_stops_a_served_answer_and_the_server_answers_the_next_one(served_url, kb):
+    rag = ragnb.RAG(kb, model="smollm2", base_url=served_url)
+    stream = rag.ask(QUESTION, k=1, mode="bm25", stream=True, max_tokens=200)
+    pieces = []
+    with pytest.raises(KeyboardInterrupt):
+        for chunk in stream:
+            pieces.append(chunk.text)
+            if len(pieces) == 1:  # a real SIGINT, as the kernel sends it, while a read waits
+                threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
+    assert stream.answer.timings["finish_reason"] == "cancelled"
+    assert stream.answer.raw_text == "".join(pieces).strip()  # the model's text, as far as it got
+    assert rag.ask(QUESTION, k=1, mode="bm25", max_tokens=8).timings["generation_tokens"] > 0
+
+
 class Scripted(http.server.BaseHTTPRequestHandler):
     """A real HTTP server that answers as its class attributes say."""
 
