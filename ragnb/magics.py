@@ -238,6 +238,11 @@ class RagMagics(Magics):
     @argument("--seed", type=int, default=None, help="Sampling seed.")
     @argument("--no-stream", action="store_true", help="Show the answer only when it is done.")
     @argument("--closed-book", action="store_true", help="Answer without retrieval.")
+    @argument(
+        "--extractive",
+        action="store_true",
+        help="Answer with the best evidence sentence and its citation; no model, no generation.",
+    )
     @argument("--kb", default=None, help="Named knowledge base to use (see %%rag use).")
     @argument("--no-interpolate", action="store_true", help="Keep {name} in the question as is.")
     @argument("--show-prompt", action="store_true", help="Also show the prompt sent to the model.")
@@ -352,10 +357,11 @@ class RagMagics(Magics):
         sampling = self._sampling(args)
         rag = self._rag(kb, args)
         stream = self.stream and not args.no_stream
+        options = {"answer_mode": "extractive"} if args.extractive else {}
         with _usage_errors():
             if not stream:
                 answer = rag.ask(
-                    question, use_retrieval=not args.closed_book, **retrieval, **sampling
+                    question, use_retrieval=not args.closed_book, **retrieval, **sampling, **options
                 )
             else:
                 answer = self._stream(
@@ -365,6 +371,7 @@ class RagMagics(Magics):
                         stream=True,
                         **retrieval,
                         **sampling,
+                        **options,
                     )
                 )
         if answer is not None and args.show_prompt:
