@@ -18,7 +18,6 @@ from ragnb.datasets import manual_dir
 from ragnb.errors import InputError
 from ragnb.filters import parse_where
 from ragnb.widgets import ComparisonView, ExplorerState, explore
-from ragnb.widgets.composition import composition
 from ragnb.widgets.highlight import highlight, query_terms
 
 QUERY = "how long do the backup batteries last"
@@ -245,10 +244,27 @@ def test_composition_parts_add_up_to_the_fused_score(kb, fusion):
 
 
 def test_composition_of_a_single_retriever_is_all_its_own(bm25_kb):
-    hits = bm25_kb.search("battery", k=4, mode="bm25")
-    parts = composition(hits, "bm25")
-    assert parts["dense_part"].to_list() == [0.0] * 4
-    assert parts["bm25_part"].to_list() == hits["score"].to_list()
+    hits = ExplorerState(bm25_kb, query="battery", k=4, mode="bm25").composition
+    assert hits["dense_part"].to_list() == [0.0] * 4
+    assert hits["bm25_part"].to_list() == bm25_kb.search("battery", k=4)["score"].to_list()
+
+
+@pytest.mark.slow
+def test_convex_parts_are_the_scaled_scores_fusion_used(kb):
+    # one search per refresh: the ranges come with the hits, not from extra searches
+    calls = []
+    search = kb.search
+    kb.search = lambda *a, **kw: calls.append(1) or search(*a, **kw)
+    try:
+        state = ExplorerState(kb, query=QUERY, mode="hybrid", fusion="convex", alpha=0.6, k=8)
+    finally:
+        del kb.search
+    assert len(calls) == 1
+    for hit in state.hits.iter_rows(named=True):
+        low, high = hit["bm25_min"], hit["bm25_max"]
+        bm25 = 0.0 if hit["bm25_score"] is None else (hit["bm25_score"] - low) / (high - low)
+        assert hit["bm25_part"] == pytest.approx(0.4 * bm25)
+        assert hit["bm25_part"] + hit["dense_part"] == pytest.approx(hit["score"])
 
 
 # ---------------------------------------------------------------- the widget layer

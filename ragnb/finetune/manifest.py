@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragnb._atomic import write_json
 from ragnb._config import cache_dir
 from ragnb.errors import InputError, ModelError
 
@@ -86,24 +86,10 @@ def model_dir(name: str) -> Path:
     return cache_dir("finetuned", check_name(name))
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write `data` as JSON to `path` so that readers never see a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_manifest(folder: Path, manifest: dict) -> FineTuned:
     """Write `manifest` into `folder` atomically and return the FineTuned it describes."""
     folder = Path(folder)
-    write_json_atomic(folder / MANIFEST, manifest)
+    write_json(folder / MANIFEST, manifest, indent=2, sort_keys=True)
     return FineTuned(name=manifest["name"], path=folder, manifest=manifest)
 
 

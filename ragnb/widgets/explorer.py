@@ -24,7 +24,6 @@ from ragnb._html import esc
 from ragnb.errors import InputError, RagnbError, require
 from ragnb.filters import parse_where
 from ragnb.retrieve.settings import DEFAULT_ALPHA, DEFAULT_FUSION, FUSIONS, MODES, SearchSettings
-from ragnb.widgets.composition import composition
 from ragnb.widgets.render import composition_html, hits_html, number, wrap
 
 K_MAX = 50
@@ -65,9 +64,6 @@ class ExplorerState(traitlets.HasTraits):
         self.kb = kb
         self.hits: pl.DataFrame | None = (
             None  # a plain attribute: DataFrames do not compare as bool
-        )
-        self.ranges: dict[str, tuple[float, float]] | None = (
-            None  # convex: candidates' score ranges
         )
         unknown = sorted(set(settings) - {"query", "mode", "k", "fusion", "alpha", "where"})
         if unknown:
@@ -121,48 +117,26 @@ class ExplorerState(traitlets.HasTraits):
 
     def refresh(self) -> None:
         """Run the search for the current settings (or clear the hits for a blank query)."""
-        hits, ranges, error = None, None, ""
+        hits, error = None, ""
         if self.query.strip():
             self.searching = True
             try:
-                search = self.settings()
-                hits = self.kb.search(self.query, settings=search)
+                hits = self.kb.search(self.query, settings=self.settings())
                 self.searches += 1
-                if search.mode == "hybrid" and search.fusion == "convex":
-                    ranges = self.candidate_ranges(search)
             except (RagnbError, pl.exceptions.PolarsError) as exc:
                 error = str(exc) if isinstance(exc, RagnbError) else _one_line(exc)
             finally:
                 self.searching = False
-        self.hits, self.ranges, self.error = hits, ranges, error
+        self.hits, self.error = hits, error
         self.revision += 1
-
-    def candidate_ranges(self, search: SearchSettings) -> dict[str, tuple[float, float]]:
-        """(lowest, highest) score of each retriever's candidate list before convex fusion,
-        found by searching each retriever alone at the fusion's candidate depth."""
-        depth = max(self.k, search.candidates)
-        ranges = {}
-        for name in ("bm25", "dense"):
-            single = self.kb.search(self.query, k=depth, mode=name, where=search.where)
-            scores = single["score"]
-            ranges[name] = (scores.min(), scores.max()) if len(scores) else (0.0, 0.0)
-        return ranges
 
     @property
     def composition(self) -> pl.DataFrame | None:
-        """Per hit, the BM25 and dense parts of its score (the bars of the plot)."""
+        """Per hit, the BM25 and dense parts of its score (the bars of the plot), as fusion
+        computed them: rank, chunk_id, bm25_part, dense_part."""
         if self.hits is None:
             return None
-        d = SearchSettings()
-        return composition(
-            self.hits,
-            self.mode,
-            self.fusion,
-            self.alpha,
-            rrf_k=d.rrf_k,
-            weights=d.weights,
-            ranges=self.ranges,
-        )
+        return self.hits.select("rank", "chunk_id", "bm25_part", "dense_part")
 
     def settings_html(self) -> str:
         """The settings as one line of escaped HTML."""

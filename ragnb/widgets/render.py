@@ -75,7 +75,7 @@ def composition_html(parts: pl.DataFrame, width: int = 200) -> str:
     """A small inline SVG of stacked bars, one per fused hit: the BM25 part then the dense part
     of its score, scaled to the largest total so lengths compare across hits.
 
-    `parts` has columns rank, bm25_part, dense_part (see `ragnb.widgets.composition`).
+    `parts` has columns rank, bm25_part, dense_part (the hits frame's, see `ragnb.retrieve.hits`).
     """
     if parts.is_empty():
         return ""
