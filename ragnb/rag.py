@@ -30,7 +30,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -51,6 +51,9 @@ from ragnb.grounding import (
 )
 from ragnb.kb import empty_hits
 from ragnb.prompt import FittedPrompt, Passage, fit_prompt
+from ragnb.records import search_record
+from ragnb.retrieve.expand import check_expand, expanded_search
+from ragnb.retrieve.expand import expand as write_expansion
 from ragnb.retrieve.settings import SearchSettings
 
 SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(SamplingParams))
@@ -78,6 +81,10 @@ class _Job:
     abstain: str = "auto"
     extractive: bool = False
     evidence_ms: float = 0.0
+    empty_reason: str | None = None  # no passage survived retrieval: abstain, skip the model
+    search: dict = field(default_factory=dict)  # ragnb.records.search_record of the settings
+    expansion: Any = None  # ragnb.retrieve.expand.Expansion
+    asked_as: str | None = None  # a follow-up's own words (ragnb.Chat)
 
 
 class RAG:
@@ -153,6 +160,11 @@ class RAG:
         answer_mode: str = "generate",
         demonstration: str | None = "fixed",
         grounding: GroundingSettings | None = None,
+        min_score: float | None = None,
+        rerank: Any = None,
+        expand: str | None = None,
+        n_queries: int = 3,
+        follow_up: str | None = None,
         **sampling: Any,
     ) -> Answer | AnswerStream:
         """Answer `question` from the `k` best chunks (or closed-book).
@@ -175,6 +187,17 @@ class RAG:
             demonstration: the worked exchange in the prompt: "fixed" (a made-up kettle, never
                 your text), None, or "first_sentence" (the old one, quoting passage 1).
             grounding: weights and thresholds (:class:`ragnb.grounding.GroundingSettings`).
+            min_score, rerank: passed to ``kb.search``: drop weak hits (on the mode's scale,
+                see SearchSettings), re-score the fused candidates. When no hit survives and
+                ``abstain="auto"``, the answer is "The documents do not say" without asking
+                the model.
+            expand: "multi-query" (the model writes `n_queries` rewordings; the lists are
+                fused by reciprocal rank) or "hyde" (the model writes a hypothetical answer,
+                searched with the question); kept in ``answer.expansion``
+                (see ragnb.retrieve.expand).
+            follow_up: the user's own words when `question` is the standalone rewrite of a
+                follow-up (ragnb.Chat): ``answer.question`` keeps them and
+                ``answer.standalone_question`` the rewrite that retrieval and the model used.
             **sampling: temperature, max_tokens, top_p, seed, stop for this call.
 
         Returns:
@@ -202,16 +225,31 @@ class RAG:
         # None means "the RAG's default", except for seed, where None means random.
         overrides = {key: v for key, v in sampling.items() if v is not None or key == "seed"}
         params = self._params({**dataclasses.asdict(self.sampling), **overrides})
-        search = None
+        search = expansion = empty_reason = None
         if use_retrieval:
-            search = SearchSettings(k=k, mode=mode, fusion=fusion, alpha=alpha, where=where)
+            search = SearchSettings(
+                k=k,
+                mode=mode,
+                fusion=fusion,
+                alpha=alpha,
+                where=where,
+                min_score=min_score,
+                rerank=rerank,
+            )
+            check_expand(expand, n_queries)
             self._check_retrieval()
             search = search.resolve(self.kb)
         started = time.perf_counter()
         hits, retrieval_ms = empty_hits(), 0.0
         if search is not None:
-            hits = self.kb.search(question, settings=search)
+            if expand is not None:
+                expansion = write_expansion(question, self.backend, expand, n_queries, params.seed)
+                hits = expanded_search(self.kb, expansion, search)
+            else:
+                hits = self.kb.search(question, settings=search)
             retrieval_ms = (time.perf_counter() - started) * 1000
+            if hits.height == 0 and search.min_score is not None and abstain == "auto":
+                empty_reason = f"no passage scored above min_score={search.min_score:g}"
         pool, passages, evidence_ms = None, None, 0.0
         if use_retrieval:
             begun = time.perf_counter()
@@ -228,7 +266,7 @@ class RAG:
             evidence_ms = (time.perf_counter() - begun) * 1000
         if self._active is not None and self._active.started:
             self._active.close()  # an abandoned stream holds the backend: end it first
-        if extractive:
+        if extractive or empty_reason:
             backend, fitted = None, FittedPrompt("", [], (), 0, 0)
         else:
             backend = self.backend
@@ -258,6 +296,10 @@ class RAG:
             abstain=abstain,
             extractive=extractive,
             evidence_ms=evidence_ms,
+            empty_reason=empty_reason,
+            search={} if search is None else search_record(search, expand, n_queries),
+            expansion=expansion,
+            asked_as=follow_up,
         )
         name = "extractive" if extractive else self.model_name
         self._active = AnswerStream(job, name)
@@ -354,7 +396,7 @@ class AnswerStream:
             return
         if self._source is None:
             self._gen_started = time.perf_counter()
-            if self._job.extractive:
+            if self._job.extractive or self._job.empty_reason:
                 self._source = _extracted(self._job)
             else:
                 self._source = self._job.backend.stream(self._job.fitted.prompt, self._job.params)
@@ -412,6 +454,7 @@ class AnswerStream:
             }
             citations = citations.with_columns(supported=pl.col("number").is_in(list(backing)))
             reason = abstention(support, job.pool, raw) if job.abstain == "auto" else None
+            reason = job.empty_reason or reason
             if reason is not None:
                 text, abstained = f"{ABSTENTION} ({reason}).", True
             verify_ms = (time.perf_counter() - begun) * 1000
@@ -436,7 +479,7 @@ class AnswerStream:
             "finish_reason": (last.finish_reason if last else None) or "cancelled",
         }
         return Answer(
-            question=job.question,
+            question=job.asked_as or job.question,
             text=text,
             citations=citations,
             invalid_citations=invalid,
@@ -450,6 +493,9 @@ class AnswerStream:
             support=support,
             abstained=abstained,
             raw_text=raw,
+            search=job.search,
+            expansion=job.expansion,
+            standalone_question=job.question if job.asked_as else None,
         )
 
     def __repr__(self) -> str:
