@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -37,10 +38,45 @@ def write_json(path: Path, data: object, *, indent: int | None = None, sort_keys
         raise
 
 
+def _stamp() -> str:
+    """A name part that sorts by time: nanoseconds since 1970, then a few random hex digits."""
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:6]}"
+
+
+def _stamp_time(path: Path) -> int:
+    """When the `.saving-`/`.old-` folder `path` was made: from its name, else (a name from an
+    older ragnb, e.g. ``.kb.old-1a2b3c4d``) its modification time."""
+    part = path.name.rsplit("-", 2)
+    if len(part) == 3 and len(part[1]) == 20 and part[1].isdigit():
+        return int(part[1])
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 def write_folder(target: Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp)` on a new temporary folder beside `target`, then put it in `target`'s
-    place with `swap_in`. On any error the temporary folder is deleted and `target` is untouched."""
-    tmp = target.parent / f".{target.name}.saving-{uuid.uuid4().hex[:8]}"
+    place with `swap_in`. On any error the temporary folder is deleted and `target` is untouched.
+
+    An existing empty `target` is written in place instead (it may be the working directory or
+    a mount point, which must not be renamed away); on an error it is emptied again. After a
+    successful save, temporary and old copies that earlier interrupted saves left are removed.
+    """
+    started = time.time_ns()
+    if target.is_dir() and not any(target.iterdir()):
+        try:
+            write(target)
+        except BaseException:
+            for path in list(target.iterdir()):  # it was empty: all of this is ours
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            raise
+        _remove_stale(target, started)
+        return
+    tmp = target.parent / f".{target.name}.saving-{_stamp()}"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
@@ -49,6 +85,16 @@ def write_folder(target: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _remove_stale(target, started)
+
+
+def _remove_stale(target: Path, before: int) -> None:
+    """Delete the `.saving-`/`.old-` folders beside `target` made before `before` (ns): what
+    saves killed midway left. A save that started later, maybe still running, is left alone."""
+    for pattern in (f".{target.name}.saving-*", f".{target.name}.old-*"):
+        for path in target.parent.glob(pattern):
+            if path.is_dir() and not path.is_symlink() and _stamp_time(path) < before:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def swap_in(tmp: Path, target: Path) -> None:
@@ -57,7 +103,7 @@ def swap_in(tmp: Path, target: Path) -> None:
     if not target.exists():
         os.replace(tmp, target)
         return
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    old = target.parent / f".{target.name}.old-{_stamp()}"
     os.replace(target, old)
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
@@ -70,5 +116,6 @@ def recover(folder: Path, marker: str) -> Path | None:
         return folder
     if folder.exists():
         return None
-    old = sorted(folder.parent.glob(f".{folder.name}.old-*/{marker}"))
-    return old[-1].parent if old else None
+    # the newest old copy by the time in its name (a random suffix alone sorts at random)
+    old = [p.parent for p in folder.parent.glob(f".{folder.name}.old-*/{marker}")]
+    return max(old, key=_stamp_time) if old else None

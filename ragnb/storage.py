@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import stat
 import time
 import warnings
@@ -65,11 +64,24 @@ def save(path: str | Path, chunks: pl.DataFrame, write_files: Callable[[Path], N
     target = Path(path).expanduser().resolve()
     if target.is_file():
         raise InputError(f"{target} is a file: save a knowledge base to a folder path")
-    if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST).is_file():
-        raise InputError(
-            f"{target} is a non-empty folder that is not a saved knowledge base: "
-            "choose a new or empty folder (nothing was overwritten)"
-        )
+    if target.is_dir() and any(target.iterdir()):
+        if not (target / MANIFEST).is_file():
+            raise InputError(
+                f"{target} is a non-empty folder that is not a saved knowledge base: "
+                "choose a new or empty folder (nothing was overwritten)"
+            )
+        # the whole folder is replaced: only when everything in it is what a save writes
+        foreign = sorted(p.name for p in target.iterdir() if not _ours(p))
+        if foreign:
+            raise InputError(
+                f"{target} holds {len(foreign)} file(s) a save did not write ({foreign[0]!r}): "
+                "move them out or save to another folder (nothing was overwritten)"
+            )
+        if Path.cwd().resolve().is_relative_to(target):
+            raise InputError(
+                f"{target} holds the working directory, which a save would replace: save to "
+                "a subfolder, e.g. kb.save('my_kb') (nothing was overwritten)"
+            )
     objects = [c for c, t in chunks.schema.items() if t == pl.Object]
     if objects:
         raise InputError(
@@ -250,7 +262,7 @@ def _check_manifest(manifest: object) -> None:
     need(
         files is None
         or isinstance(files, dict)
-        and all(_FILE_NAME.match(str(k)) and isinstance(v, str) for k, v in files.items())
+        and all(k in SAVED_NAMES and isinstance(v, str) for k, v in files.items())
         and {"chunks.parquet", "text_keys.npy", "title_indexed.npy", "bm25_vocab.json"}
         <= set(files),
         "files is not an object of saved file name -> digest",
@@ -284,7 +296,21 @@ def _check_manifest(manifest: object) -> None:
     need(all(count(counts.get(k)) for k in ("documents", "chunks", "embedded")), "bad counts")
 
 
-_FILE_NAME = re.compile(r"^(chunks\.parquet|[a-z0-9_]+\.(npy|json))$")  # names only, no paths
+SAVED_NAMES = {  # every file a save writes; nothing else is read, or replaced by a save
+    MANIFEST,
+    "chunks.parquet",
+    "bm25_vocab.json",
+    "text_keys.npy",
+    "title_indexed.npy",
+    "embeddings.npy",
+    "embedded.npy",
+    *(f"bm25_{name}.npy" for name in BM25_ARRAYS),
+}
+
+
+def _ours(path: Path) -> bool:
+    """Whether `path` (inside a saved folder) is a file a save writes."""
+    return path.name in SAVED_NAMES and path.is_file() and not path.is_symlink()
 
 
 def _digest(path: Path) -> str:

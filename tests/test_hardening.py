@@ -533,3 +533,55 @@ def test_corrupted_save_is_one_input_error_or_the_same_knowledge_base(
     # with digests every damage is found; without, a harmless one may load (the score matrix
     # is then rebuilt from the term ids rather than read), but never as a different result
     assert outcome == "error" or not digests
+
+
+# ---------------------------------------------------------------- 4. save never deletes yours
+
+
+def _small_kb(text: str = "The Zorblax valve is teal.") -> ragnb.KnowledgeBase:
+    return ragnb.KnowledgeBase(embedder=None).add(text, id="zorblax")
+
+
+def test_save_never_replaces_a_folder_holding_a_users_file(tmp_path):
+    target = tmp_path / "kb"
+    _small_kb().save(target)
+    (target / "notes.txt").write_text("precious")
+    (target / "extra.json").write_text("{}")
+    with pytest.raises(InputError, match="a save did not write"):
+        _small_kb("Another text.").save(target)
+    assert (target / "notes.txt").read_text() == "precious"
+    assert ragnb.KnowledgeBase.load(target).chunks["text"][0] == "The Zorblax valve is teal."
+
+
+def test_save_to_the_empty_working_directory_keeps_it(tmp_path, monkeypatch):
+    here = tmp_path / "project"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    inode = here.stat().st_ino
+    _small_kb().save(".")
+    assert here.is_dir() and here.stat().st_ino == inode  # the same folder, not a new one
+    assert len(ragnb.KnowledgeBase.load(".")) == 1
+    with pytest.raises(InputError, match="working directory"):
+        _small_kb("Another text.").save(".")
+    assert ragnb.KnowledgeBase.load(".").chunks["text"][0] == "The Zorblax valve is teal."
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
+
+
+def test_recovery_loads_the_newest_old_copy_and_saves_clean_up(tmp_path):
+    import os
+    import time
+
+    target = tmp_path / "kb"
+    # two copies a crash left aside, from an older ragnb: random names, the newer sorts first
+    for name, text, age in (("ffffffff", "stale copy", 200), ("00000000", "newest copy", 100)):
+        folder = tmp_path / f".kb.old-{name}"
+        _small_kb(text).save(folder)
+        past = time.time() - age
+        for path in (folder, *folder.iterdir()):
+            os.utime(path, (past, past))
+    (tmp_path / ".kb.saving-1a2b3c4d").mkdir()  # a save killed before its swap
+    os.utime(tmp_path / ".kb.saving-1a2b3c4d", (time.time() - 300,) * 2)
+    with pytest.warns(Warning, match="interrupted save"):
+        assert ragnb.KnowledgeBase.load(target).chunks["text"][0] == "newest copy"
+    _small_kb("fresh").save(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kb"]  # leftovers removed
