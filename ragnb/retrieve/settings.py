@@ -160,8 +160,8 @@ def _check_where(where: object) -> Any:
 
     if where is not None and not isinstance(where, pl.Expr):
         raise InputError(
-            f"where= must be a polars expression such as "
-            f"pl.col('source').str.contains('faq'), got {type(where).__name__}"
+            f"where={where!r} must be a polars expression, not a {type(where).__name__}: "
+            "e.g. where=pl.col('source').str.contains('faq')"
         )
     return where
 
