@@ -22,6 +22,8 @@ document re-embeds only its changed chunks.
 
 from __future__ import annotations
 
+import functools
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -67,6 +69,19 @@ _SCHEMA = CHUNK_SCHEMA
 _RESERVED = HIT_COLUMNS
 
 
+def _locked(method):
+    """Run `method` holding the knowledge base's lock: a search never sees a half-done add or
+    remove (the explorer generates in a thread while a cell runs %rag add), and two searches
+    never rebuild the BM25 matrix or embed the same rows at once."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class KnowledgeBase:
     """Documents cut into chunks, searchable by BM25, dense vectors, or both.
 
@@ -104,6 +119,7 @@ class KnowledgeBase:
         self._chunks = pl.DataFrame(schema=_SCHEMA)
         self._title_indexed = np.zeros(0, dtype=bool)  # is the title part of the indexed text
         self._masks: OrderedDict[str, np.ndarray] = OrderedDict()  # where= masks; reset on change
+        self._lock = threading.RLock()  # around every change and every search (see _locked)
 
     # ------------------------------------------------------------------ views
 
@@ -132,6 +148,7 @@ class KnowledgeBase:
     def __len__(self) -> int:
         return self._chunks.height
 
+    @_locked
     def status(self) -> dict:
         """Counts and index state, e.g. ``{"documents": 3, "chunks": 12, "bm25": "ready", ...}``."""
         n = len(self)
@@ -178,6 +195,7 @@ class KnowledgeBase:
 
     # ------------------------------------------------------------------ adding and removing
 
+    @_locked
     def add(
         self,
         source: object,
@@ -249,6 +267,7 @@ class KnowledgeBase:
                 "cast them to the existing types"
             ) from None
 
+    @_locked
     def remove(self, doc_ids: str | Iterable[str]) -> KnowledgeBase:
         """Remove documents by id (a string or a list); an unknown id is an InputError."""
         ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)
@@ -288,6 +307,7 @@ class KnowledgeBase:
 
     # ------------------------------------------------------------------ indexing
 
+    @_locked
     def embed(self, progress: bool | None = None) -> int:
         """Compute the vectors still missing (normally done by the first dense search).
 
@@ -297,6 +317,7 @@ class KnowledgeBase:
         """
         return self._dense.embed(self._index_texts, progress)
 
+    @_locked
     def build(self, progress: bool | None = None) -> KnowledgeBase:
         """Do now the indexing the first search would do: embed the chunks still missing a
         vector (when there is an embedder) and rebuild the BM25 score matrix. Returns the
@@ -307,6 +328,7 @@ class KnowledgeBase:
             self._bm25.build()
         return self
 
+    @_locked
     def copy(self) -> KnowledgeBase:
         """An independent copy: chunks, BM25 index and vectors (adding to or removing from one
         leaves the other as it is). The embedder, a loaded model, is shared."""
@@ -317,6 +339,7 @@ class KnowledgeBase:
         other._chunks = self._chunks  # polars frames are immutable: sharing is safe
         other._title_indexed = self._title_indexed.copy()
         other._masks = OrderedDict(self._masks)
+        other._lock = threading.RLock()
         return other
 
     def _index_texts(self, rows: np.ndarray) -> list[str]:
@@ -330,6 +353,7 @@ class KnowledgeBase:
 
     # ------------------------------------------------------------------ search
 
+    @_locked
     def search(
         self,
         query: str,
@@ -461,6 +485,7 @@ class KnowledgeBase:
 
     # ------------------------------------------------------------------ persistence
 
+    @_locked
     def save(self, path: str | Path, *, on_file: Callable[[str], None] | None = None) -> Path:
         """Save to folder `path` atomically: everything is written to a temporary folder beside
         it, which then takes the place of the old copy, so an interrupted save leaves the

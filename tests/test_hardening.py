@@ -585,3 +585,63 @@ def test_recovery_loads_the_newest_old_copy_and_saves_clean_up(tmp_path):
         assert ragnb.KnowledgeBase.load(target).chunks["text"][0] == "newest copy"
     _small_kb("fresh").save(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kb"]  # leftovers removed
+
+
+# ---------------------------------------------------------------- 6. threads
+
+
+def test_searches_stay_right_while_another_thread_adds_and_removes():
+    import threading
+
+    import numpy as np
+
+    embedder = BagOfWords()
+    kb = ragnb.KnowledgeBase(embedder=embedder, chunk_size=200, chunk_overlap=0)
+    stable = pl.DataFrame(
+        {"doc_id": [f"s{i}" for i in range(20)], "text": [f"zq{i}x stable note" for i in range(20)]}
+    )
+    kb.add(stable, id="doc_id").embed()
+    errors: list[str] = []
+    done = threading.Event()
+
+    def mutate():
+        try:
+            for round_ in range(60):
+                ids = [f"f{round_}-{j}" for j in range(15)]
+                texts = [f"filler {round_} {j} words" for j in range(15)]
+                kb.add(pl.DataFrame({"doc_id": ids, "text": texts}), id="doc_id")
+                kb.remove(ids[::2])
+                if round_ % 3:
+                    kb.remove(ids[1::2])
+        except Exception as exc:  # noqa: BLE001 - any failure is the finding
+            errors.append(f"mutate: {type(exc).__name__}: {exc}")
+        finally:
+            done.set()
+
+    def search(seed: int):
+        rng = np.random.default_rng(seed)
+        try:
+            while not done.is_set():
+                i = int(rng.integers(20))
+                hits = kb.search(f"zq{i}x", k=3, mode="bm25")
+                if hits["doc_id"][0] != f"s{i}" or f"zq{i}x" not in hits["text"][0]:
+                    errors.append(f"bm25 top hit for s{i}: {hits['doc_id'][0]}")
+                hits = kb.search(f"zq{i}x stable", k=3, mode="dense")
+                query = embedder.embed([f"zq{i}x stable"])[0]
+                for text, score in hits.select("text", "dense_score").iter_rows():
+                    vector = embedder.embed([text])[0]
+                    cosine = vector @ query / np.linalg.norm(vector) / np.linalg.norm(query)
+                    if abs(cosine - score) > 1e-4:
+                        errors.append(f"dense score {score} for a text whose cosine is {cosine}")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"search: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=mutate)] + [
+        threading.Thread(target=search, args=(seed,)) for seed in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert set(kb.documents["doc_id"]) >= set(stable["doc_id"])
