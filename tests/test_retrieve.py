@@ -274,3 +274,23 @@ def test_missing_sentence_transformers_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # `import` now fails
     with pytest.raises(MissingDependencyError, match=r'pip install "ragnb\[dense\]"'):
         MiniLMEmbedder().embed(["hello"])
+
+
+def test_rank_bm25_is_optional_and_its_absence_names_the_extra(monkeypatch):
+    import subprocess
+    import sys
+
+    from ragnb.errors import MissingDependencyError
+
+    # `import ragnb` and BM25 search work in a process where rank_bm25 cannot be imported
+    code = (
+        "import sys; sys.modules['rank_bm25'] = None; import ragnb; "
+        "kb = ragnb.KnowledgeBase(embedder=None).add('cats purr'); kb.search('cat', k=1); "
+        "assert 'rank_bm25' not in [m for m, v in sys.modules.items() if v is not None]"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    monkeypatch.setitem(sys.modules, "rank_bm25", None)  # `import` now fails
+    index = BM25Index(BM25Settings(method="atire", idf_method="robertson", backend="rank_bm25"))
+    index.add(["cats purr"])
+    with pytest.raises(MissingDependencyError, match=r'pip install "ragnb\[rank-bm25\]"'):
+        index.search("cat", depth=1)

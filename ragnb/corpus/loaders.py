@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-from ragnb.errors import InputError
+from ragnb.errors import INSTALL, InputError
 
 __all__ = [
     "LOADERS",
@@ -352,7 +352,7 @@ def _read_pdf(path: Path) -> tuple[str, list[Section]]:
     try:
         import pypdf
     except ImportError:
-        raise _Skip('needs pypdf: run `pip install "ragnb[pdf]"`') from None
+        raise _Skip(f"needs pypdf: run `{INSTALL['pdf']}`") from None
     try:
         reader = pypdf.PdfReader(str(path))
         title = ""

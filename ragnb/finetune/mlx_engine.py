@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ragnb.errors import INSTALL as INSTALLS
 from ragnb.errors import InputError, require
 from ragnb.finetune._base import question_messages
 
-INSTALL = 'pip install "ragnb[mlx]"'
+INSTALL = INSTALLS["mlx"]
 LORA_KEYS = (
     "self_attn.q_proj",
     "self_attn.k_proj",

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ragnb.errors import InputError, require
+from ragnb.errors import INSTALL, InputError, require
 from ragnb.finetune._base import question_messages
 
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -30,10 +30,10 @@ _TOKENIZERS: dict[str, object] = {}
 
 
 def _imports():
-    torch = require("torch", "torch", "pip install torch==2.13.0")
-    require("peft", "peft", "pip install 'ragnb[finetune]'")
-    require("transformers", "transformers", "pip install 'ragnb[finetune]'")
-    require("gguf", "gguf", "pip install 'ragnb[finetune]'")
+    torch = require("torch", "torch", INSTALL["torch"])
+    require("peft", "peft", INSTALL["finetune"])
+    require("transformers", "transformers", INSTALL["finetune"])
+    require("gguf", "gguf", INSTALL["finetune"])
     return torch
 
 

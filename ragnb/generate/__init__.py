@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ragnb.errors import INSTALL as INSTALLS
 from ragnb.errors import InputError, MissingDependencyError, ModelError
 from ragnb.generate.base import Backend, GenerationChunk, SamplingParams
 from ragnb.generate.models import ModelRef, list_models, resolve_model
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 BACKENDS = ("llamacpp", "mlx")
-INSTALL = {"llamacpp": 'pip install "ragnb[llamacpp]"', "mlx": 'pip install "ragnb[mlx]"'}
+INSTALL = {name: INSTALLS[name] for name in ("llamacpp", "mlx")}
 _ALIASES = {"llama.cpp": "llamacpp", "llama_cpp": "llamacpp", "llama-cpp": "llamacpp"}
 _LOADED: dict[tuple, Backend] = {}
 

@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from ragnb._config import cache_dir
+from ragnb.errors import INSTALL as INSTALLS
 from ragnb.errors import ModelError, require
 from ragnb.generate._gguf import Header, read_header, tensor_nbytes, type_name
 
-INSTALL = 'pip install "ragnb[mlx]"'
+INSTALL = INSTALLS["mlx"]
 # GGUF tensor types mx.load turns into MLX arrays; K-quants (Q4_K, Q6_K...) are not among them.
 MLX_GGUF_TYPES = {"F32", "F16", "Q4_0", "Q4_1", "Q8_0"}
 

@@ -17,9 +17,10 @@ import os
 import re
 from pathlib import Path
 
+from ragnb.errors import INSTALL as INSTALLS
 from ragnb.errors import MissingDependencyError, ModelError
 
-INSTALL = "pip install huggingface_hub"
+INSTALL = INSTALLS["hub"]
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[^/\\:]+)?$")
 _SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 

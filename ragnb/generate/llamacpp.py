@@ -19,12 +19,13 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
+from ragnb.errors import INSTALL as INSTALLS
 from ragnb.errors import InputError, ModelError, require
 from ragnb.generate._text import PLAIN_STOP
 from ragnb.generate.base import GenerationChunk, SamplingParams, StreamState, TokenizedBackend
 from ragnb.generate.models import ModelRef
 
-INSTALL = 'pip install "ragnb[llamacpp]"'
+INSTALL = INSTALLS["llamacpp"]
 # Context window used unless n_ctx is given: enough for a RAG prompt with several chunks,
 # small enough that the KV cache of a 135M model stays ~200 MB.
 DEFAULT_N_CTX = 4096

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ragnb.errors import INSTALL as INSTALLS
 from ragnb.errors import InputError, ModelError, require
 from ragnb.generate._text import PLAIN_STOP
 from ragnb.generate.base import GenerationChunk, SamplingParams, StreamState, TokenizedBackend
 from ragnb.generate.convert import conversion_info, mlx_folder
 from ragnb.generate.models import ModelRef
 
-INSTALL = 'pip install "ragnb[mlx]"'
+INSTALL = INSTALLS["mlx"]
 DEFAULT_N_CTX = 4096  # same default window as the llama.cpp backend
 
 

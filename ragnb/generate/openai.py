@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ragnb._http import Client, check_base_url
-from ragnb.errors import InputError, ModelError
+from ragnb.errors import INSTALL, InputError, ModelError
 from ragnb.generate._text import PLAIN_STOP, render_chat
 from ragnb.generate.base import (
     DEFAULT_PARAMS,
@@ -338,7 +338,7 @@ def _load_tokenizer(name: str):
     except ImportError as exc:
         from ragnb.errors import MissingDependencyError
 
-        raise MissingDependencyError("transformers", "pip install transformers") from exc
+        raise MissingDependencyError("transformers", INSTALL["transformers"]) from exc
     try:
         return AutoTokenizer.from_pretrained(name, local_files_only=True)
     except (OSError, ValueError) as exc:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ragnb.errors import InputError, require
+from ragnb.errors import INSTALL, InputError, require
 
 __all__ = ["BM25Index", "BM25Settings", "Analyzer", "top_k"]
 
@@ -113,7 +113,7 @@ class Analyzer:
 
     def __post_init__(self):
         if self.stemmer:
-            stemmer_mod = require("Stemmer", "PyStemmer", "pip install PyStemmer")
+            stemmer_mod = require("Stemmer", "PyStemmer", INSTALL["PyStemmer"])
             try:
                 self._stem = stemmer_mod.Stemmer(self.stemmer)
             except KeyError:
@@ -265,7 +265,7 @@ class BM25Index:
             return
         s = self.settings
         if s.backend == "rank_bm25":
-            rank_bm25 = require("rank_bm25", "rank-bm25", "pip install rank-bm25")
+            rank_bm25 = require("rank_bm25", "rank-bm25", INSTALL["rank-bm25"])
             corpus = [self.vocab_terms(row) for row in self.rows]
             cls = getattr(rank_bm25, _RANK_BM25_CLASS[s._variant])
             extra = {"delta": s.delta} if s.method == "bm25+" else {}

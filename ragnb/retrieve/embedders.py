@@ -28,7 +28,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ragnb.errors import InputError, MissingDependencyError, ModelError
+from ragnb.errors import INSTALL, InputError, MissingDependencyError, ModelError
 
 __all__ = [
     "CallableEmbedder",
@@ -41,7 +41,7 @@ __all__ = [
     "normalize",
 ]
 
-DENSE_INSTALL = 'pip install "ragnb[dense]"'
+DENSE_INSTALL = INSTALL["dense"]
 # Batches up to this size are queries, encoded with one thread (see MiniLMEmbedder.embed).
 QUERY_BATCH = 4
 VARIANTS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")

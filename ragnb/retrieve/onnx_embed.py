@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from ragnb._config import cache_dir
-from ragnb.errors import MissingDependencyError, ModelError
+from ragnb.errors import INSTALL, MissingDependencyError, ModelError
 
 __all__ = ["ONNX_INSTALL", "OnnxEmbedder", "onnx_available", "onnx_model_folder"]
 
-ONNX_INSTALL = 'pip install "ragnb[dense]"'
+ONNX_INSTALL = INSTALL["dense"]
 # version of the export recipe below: bump it when the graph or the quantization changes
 RECIPE = 1
 QUERY_BATCH = 4  # as MiniLMEmbedder: batches this small are queries, run on one thread

@@ -43,7 +43,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import polars as pl
 
-from ragnb.errors import InputError, MissingDependencyError, ModelError
+from ragnb.errors import INSTALL, InputError, MissingDependencyError, ModelError
 
 __all__ = [
     "CrossEncoderReranker",
@@ -53,7 +53,7 @@ __all__ = [
     "rerank_hits",
 ]
 
-RERANK_INSTALL = 'pip install "ragnb[dense]"'
+RERANK_INSTALL = INSTALL["dense"]
 # Spellings of the offline default.
 DEFAULT_NAMES = ("sentences", "default", "minilm")
 

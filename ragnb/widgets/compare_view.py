@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from ragnb._html import esc, table
-from ragnb.errors import InputError, require
+from ragnb.errors import INSTALL, InputError, require
 from ragnb.widgets.render import badge, number, wrap
 
 REQUIRED = ("question", "arm", "answer")
@@ -157,7 +157,7 @@ class ComparisonView:
     def ui(self):
         """The ipywidgets face: a question dropdown over the rendered cards (built on first use)."""
         if self._ui is None:
-            widgets = require("ipywidgets", "ipywidgets", "pip install 'ragnb[widgets]'")
+            widgets = require("ipywidgets", "ipywidgets", INSTALL["widgets"])
             self.picker = widgets.Dropdown(
                 options=[ALL, *self.questions], value=ALL, description="question"
             )

@@ -21,7 +21,7 @@ import polars as pl
 import traitlets
 
 from ragnb._html import esc
-from ragnb.errors import InputError, RagnbError, require
+from ragnb.errors import INSTALL, InputError, RagnbError, require
 from ragnb.filters import parse_where
 from ragnb.retrieve.settings import DEFAULT_ALPHA, DEFAULT_FUSION, FUSIONS, MODES, SearchSettings
 from ragnb.widgets.render import composition_html, hits_html, number, wrap
@@ -178,7 +178,7 @@ class Explorer:
         rag_options: dict[str, Any] | None = None,
         **settings: Any,
     ):
-        widgets = require("ipywidgets", "ipywidgets", "pip install 'ragnb[widgets]'")
+        widgets = require("ipywidgets", "ipywidgets", INSTALL["widgets"])
         self.state = ExplorerState(kb, **settings)
         self._rag = rag
         self._model = model
