@@ -414,3 +414,46 @@ def test_training_prompt_is_the_pipelines_closed_book_prompt():
     n_prompt = labels.count(torch_engine.IGNORE)
     assert tokenizer.decode(ids[:n_prompt]) == answer.prompt
     assert tokenizer.decode(ids[n_prompt:]) == FACTS[2][1] + tokenizer.eos_token
+
+
+# ---------------------------------------------------------------------------- paraphrases
+
+
+def test_paraphrases_must_be_a_count():
+    with pytest.raises(InputError, match="paraphrases=-1"):
+        data.paraphrase_rows([("Q?", "A.")], -1)
+    assert data.paraphrase_rows([("Q?", "A.")], 0) == []
+
+
+@pytest.mark.slow
+def test_train_with_paraphrases_rewords_each_question_repeatably_and_keeps_them(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("RAGNB_HOME", str(tmp_path))
+    rows = [(q, a) for q, a, _ in FACTS[:2]]
+    first = data.paraphrase_rows(rows, 2, seed=3)
+    # the local model wrote them: new wordings, the original answer, a link to the original
+    assert first and all(r["question"].endswith("?") for r in first)
+    assert all(r["question"] != r["paraphrase_of"] for r in first)
+    assert {(r["paraphrase_of"], r["answer"]) for r in first} <= set(rows)
+    assert len({r["question"] for r in first}) == len(first) <= 4
+    # the same seed gives the same rewordings, also without the cache
+    for cached in (tmp_path / "paraphrases").glob("*.jsonl"):
+        cached.unlink()
+    assert data.paraphrase_rows(rows, 2, seed=3) == first
+    ft = ragnb.finetune.train(
+        pl.DataFrame(rows, schema=["question", "answer"], orient="row"),
+        paraphrases=2,
+        seed=3,
+        steps=1,
+        batch_size=2,
+        max_length=64,
+        progress=False,
+        plot=False,
+    )
+    m = ft.manifest
+    assert m["hyperparameters"]["paraphrases"] == 2
+    assert (m["n_original_pairs"], m["n_paraphrases"]) == (2, len(first))
+    assert m["n_pairs"] == 2 + len(first)
+    kept = [json.loads(line) for line in (ft.path / "paraphrases.jsonl").read_text().splitlines()]
+    assert kept == first

@@ -364,3 +364,118 @@ def steps_for(n_rows: int, batch_size: int, steps: int | None, epochs: float | N
     if not isinstance(steps, int) or steps < 1:
         raise InputError(f"steps={steps} is not a positive integer: use e.g. steps=100")
     return steps
+
+
+# A tiny model ignores a bare instruction to reword (it answers instead); three worked
+# exchanges make it reword. The names in them are made up, so a leak is easy to spot.
+PARAPHRASE_MESSAGES = (
+    {
+        "role": "system",
+        "content": "Rewrite the user's question in other words. Keep every name. "
+        "Reply with the rewritten question only.",
+    },
+    {"role": "user", "content": "What time does the Kestrel bakery open?"},
+    {"role": "assistant", "content": "When does the Kestrel bakery open its doors?"},
+    {"role": "user", "content": "How heavy is the Ferrow kettle?"},
+    {"role": "assistant", "content": "What does the Ferrow kettle weigh?"},
+    {"role": "user", "content": "Who wrote the Lantern guide?"},
+    {"role": "assistant", "content": "Which person is the author of the Lantern guide?"},
+)
+_QUESTION_WORDS = frozenset(
+    "a an the of is are was what which who whom how does do did to in on at for it its "
+    "when where why".split()
+)
+
+
+def _question_key(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def is_rewording(original: str, candidate: str) -> bool:
+    """Whether `candidate` is a question asking what `original` asks in other words: it ends
+    with "?", differs from it, keeps every name (capitalised word) and two thirds of its content
+    words, and brings in no name of its own.
+
+    >>> is_rewording("How heavy is the Ferrow kettle?", "What does the Ferrow kettle weigh?")
+    True
+    >>> is_rewording("How heavy is the Ferrow kettle?", "What kind of metal is the kettle?")
+    False
+    """
+    if not candidate.endswith("?") or _question_key(candidate) == _question_key(original):
+        return False
+
+    def names(text: str) -> set[str]:
+        return {
+            w for w in re.findall(r"\b[A-Z][\w-]*", text)[1:] if w.lower() not in _QUESTION_WORDS
+        }
+
+    words = set(_question_key(candidate).split())
+    content = [w for w in _question_key(original).split() if w not in _QUESTION_WORDS]
+    kept = sum(w in words for w in content)
+    return (
+        names(original) <= set(re.findall(r"[\w-]+", candidate))
+        and not names(candidate) - set(re.findall(r"[\w-]+", original))
+        and 3 * kept >= 2 * len(content)
+    )
+
+
+def paraphrase_rows(
+    rows: list[tuple[str, str]],
+    n: int,
+    *,
+    model: Any = "default",
+    seed: int = 0,
+    attempts: int = 6,
+) -> list[dict[str, str]]:
+    """`n` rewordings of each question, written by the local `model`, with the same answer.
+
+    Ovadia et al. (2024) found that fine-tuning learns a fact when it sees it repeated in
+    different words; this is that augmentation. Each rewording is sampled (temperature 0.7)
+    with a seed derived from `seed`, the row and the attempt, so the same call gives the same
+    rewordings. A candidate that `is_rewording` rejects, or that repeats an earlier one, is
+    redrawn, up to `attempts` times per slot; a small model may leave a slot empty (135M-270M
+    models keep about half their candidates). Cached under ``cache_dir("paraphrases")``.
+
+    Returns:
+        One dict per rewording: question (the rewording), answer, paraphrase_of (the original).
+    """
+    from ragnb._config import cache_dir
+    from ragnb.generate import load
+    from ragnb.generate.base import SamplingParams
+
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise InputError(f"paraphrases={n!r} is out of range: use an integer >= 0, e.g. 2")
+    if n == 0 or not rows:
+        return []
+    backend = load(model)
+    key = hashlib.sha256(
+        json.dumps([rows, n, getattr(backend, "name", str(model)), seed, attempts]).encode()
+    ).hexdigest()[:16]
+    cached = cache_dir("paraphrases") / f"{key}.jsonl"
+    if cached.is_file():
+        return [record for _, record in read_jsonl(cached)]
+    out: list[dict[str, str]] = []
+    for i, (question, answer) in enumerate(rows):
+        seen = {_question_key(question)}
+        for slot in range(n):
+            for attempt in range(attempts):
+                prompt = backend.format_chat(
+                    [*PARAPHRASE_MESSAGES, {"role": "user", "content": question}]
+                )
+                params = SamplingParams(
+                    temperature=0.7,
+                    max_tokens=64,
+                    seed=seed * 1_000_003 + i * 1009 + slot * 31 + attempt,
+                    stop=("\n",),
+                )
+                text = backend.generate(prompt, params).strip().strip('"').strip()
+                words = _question_key(text)
+                if is_rewording(question, text) and words not in seen:
+                    seen.add(words)
+                    out.append({"question": text, "answer": answer, "paraphrase_of": question})
+                    break
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in out), "utf-8")
+    tmp.replace(cached)
+    return out
