@@ -4,6 +4,13 @@ The knowledge base is built from the pyfaq corpus; its chunk texts (as the KB in
 then indexed by raw bm25s and by rank-bm25 with the same analysis (stemmed, English stop
 words), and all the pyfaq queries are run through each, one query at a time, top 10.
 
+Two raw bm25s references, both fair to state:
+- "tokenize + retrieve": ``bm25s.tokenize`` and ``BM25.retrieve`` per query, the README way;
+- "fixed-vocabulary tokenizer + scoring core": ``bm25s.tokenization.Tokenizer`` built on the
+  corpus, queries mapped to ids with ``update_vocab="never"``, ``get_scores_from_ids`` and an
+  argpartition top-k -- the fastest a wrapper around bm25s can go per query.
+Every arm is warmed up, then timed in interleaved rounds, best round kept (rank-bm25: one pass).
+
     nice .venv/bin/python benchmarks/bench_bm25.py [--repeat 5]
 """
 
@@ -92,6 +99,25 @@ def main() -> None:
         top = np.argpartition(-scores, K)[:K]
         return top[np.argsort(-scores[top])]
 
+    # the fair reference: bm25s' own fixed-vocabulary tokenizer in front of the scoring core
+    from bm25s.tokenization import Tokenizer
+
+    tokenizer = Tokenizer(stopwords="en", stemmer=stemmer)
+    corpus_ids = tokenizer.tokenize(texts, return_as="tuple", show_progress=False)
+    fixed = bm25s.BM25()
+    fixed.index(corpus_ids, show_progress=False)
+
+    def fixed_one(query: str):
+        ids = tokenizer.tokenize(
+            [query], update_vocab="never", return_as="ids", show_progress=False
+        )[0]
+        scores = fixed.get_scores_from_ids(ids)
+        top = np.argpartition(-scores, K)[:K]
+        return top[np.argsort(-scores[top])]
+
+    same = sum(set(fixed_one(q).tolist()) == set(raw_one(q)[0][0].tolist()) for q in queries[:20])
+    print(f"fixed-vocabulary arm: same top {K} as raw bm25s on {same}/20 queries")
+
     tokenized = bm25s.tokenize(
         texts, stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False
     )
@@ -106,13 +132,14 @@ def main() -> None:
         scores = okapi.get_scores(terms)
         return np.argsort(-scores)[:K]
 
-    # alternate the two, several rounds, and keep each one's best: the machine is shared
-    kb_qps = raw_qps = 0.0
+    # interleave the arms, several rounds, and keep each one's best: the machine is shared
+    arms = {"kb": kb_one, "raw": raw_one, "fixed": fixed_one, "core": core_one}
+    best = dict.fromkeys(arms, 0.0)
     for _ in range(args.rounds):
-        kb_qps = max(kb_qps, per_second(kb_one, queries, args.repeat)[0])
-        raw_qps = max(raw_qps, per_second(raw_one, queries, args.repeat)[0])
+        for name, arm in arms.items():
+            best[name] = max(best[name], per_second(arm, queries, args.repeat)[0])
+    kb_qps, raw_qps, fixed_qps, core_qps = best["kb"], best["raw"], best["fixed"], best["core"]
     rank_qps, _ = per_second(rank_one, queries, 1)
-    core_qps, _ = per_second(core_one, queries, args.repeat)
 
     start = time.perf_counter()
     all_tokens = bm25s.tokenize(queries, stopwords="en", stemmer=stemmer, show_progress=False)
@@ -123,7 +150,8 @@ def main() -> None:
         ("ragnb kb.search(mode='bm25')", kb_qps, kb_build),
         ("raw bm25s, one query per call", raw_qps, raw_build),
         ("raw bm25s, all queries in one call", raw_batch_qps, None),
-        ("raw bm25s scoring core (pre-tokenized ids, get_scores + top-k)", core_qps, None),
+        ("raw bm25s, fixed-vocabulary Tokenizer + scoring core + top-k", fixed_qps, None),
+        ("raw bm25s scoring core (ids tokenized beforehand, get_scores + top-k)", core_qps, None),
         ("rank-bm25 BM25Okapi", rank_qps, rank_build),
     ]
     lines = ["| engine | queries/s | index build s |", "|---|---|---|"]
@@ -132,12 +160,16 @@ def main() -> None:
         "ragnb_vs_bm25s": round(kb_qps / raw_qps, 3),
         "ragnb_vs_bm25s_batched": round(kb_qps / raw_batch_qps, 3),
         "ragnb_vs_rank_bm25": round(kb_qps / rank_qps, 1),
+        "ragnb_vs_bm25s_fixed_vocab_core": round(kb_qps / fixed_qps, 3),
         "ragnb_vs_bm25s_core": round(kb_qps / core_qps, 3),
     }
     lines += [
         "",
         f"ragnb / raw bm25s (per query): **{ratios['ragnb_vs_bm25s']:.2f}x** (target >= 0.8x)",
         f"ragnb / raw bm25s (batched): {ratios['ragnb_vs_bm25s_batched']:.2f}x",
+        "ragnb / raw bm25s with a fixed-vocabulary tokenizer + scoring core: "
+        f"**{ratios['ragnb_vs_bm25s_fixed_vocab_core']:.2f}x** (ragnb also builds a polars hits "
+        "frame with the chunk text and metadata)",
         f"ragnb / raw bm25s scoring core (no tokenizer): {ratios['ragnb_vs_bm25s_core']:.2f}x",
         f"ragnb / rank-bm25: **{ratios['ragnb_vs_rank_bm25']:.0f}x** (target >= 20x)",
         f"{args.set}: {len(texts)} chunks, {len(queries)} queries, top {K}; the ragnb build "
@@ -146,9 +178,11 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     write_result(
-        "bench_bm25",
+        "bm25",
         {
             "machine": machine(),
+            "rounds": args.rounds,
+            "timing": "each arm warmed, then interleaved rounds; best round per arm",
             "set": args.set,
             "chunks": len(texts),
             "queries": len(queries),
