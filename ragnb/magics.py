@@ -51,6 +51,7 @@ SUBCOMMANDS = {
     "explore": "open the knowledge-base explorer widget",
     "finetune": "fine-tune the model on question/answer pairs",
     "scorecard": "score RAG against closed-book (and fine-tuned) answers",
+    "chat": "the %%rag --chat conversation: show its turns, or forget them (%rag chat reset)",
 }
 
 
@@ -195,6 +196,7 @@ class RagMagics(Magics):
         self.kbs: dict[str, Any] = {}
         self.current = "default"
         self.finetuned: dict[str, Any] = {}
+        self.chats: dict[str, Any] = {}  # knowledge base name -> ragnb.Chat of --chat cells
 
     # ------------------------------------------------------------ knowledge bases
 
@@ -242,6 +244,33 @@ class RagMagics(Magics):
         "--extractive",
         action="store_true",
         help="Answer with the best evidence sentence and its citation; no model, no generation.",
+    )
+    @argument(
+        "--rerank",
+        nargs="?",
+        const=True,
+        default=None,
+        help="Re-score the fused candidates: alone, the offline sentence-level MiniLM reranker; "
+        "with a value, a CrossEncoder folder or cached hub id.",
+    )
+    @argument(
+        "--min-score",
+        type=float,
+        default=None,
+        help="Drop hits below this score (bm25: BM25 score; dense, hybrid: cosine; reranked: "
+        "rerank score); none left: 'the documents do not say'.",
+    )
+    @argument(
+        "--expand",
+        default=None,
+        help="Query expansion by the model: multi-query (rewordings fused by RRF) or hyde.",
+    )
+    @argument("--queries", type=int, default=3, help="With --expand multi-query: rewordings.")
+    @argument(
+        "--chat",
+        action="store_true",
+        help="Part of a conversation: a follow-up is condensed into a standalone question "
+        "first (%%rag chat reset forgets the conversation).",
     )
     @argument("--kb", default=None, help="Named knowledge base to use (see %%rag use).")
     @argument("--no-interpolate", action="store_true", help="Keep {name} in the question as is.")
@@ -319,8 +348,13 @@ class RagMagics(Magics):
                 fusion=args.fusion or self.fusion,
                 alpha=self.alpha if args.alpha is None else args.alpha,
                 where=where,
+                min_score=getattr(args, "min_score", None),
+                rerank=getattr(args, "rerank", None),
             ).resolve(kb)
-        return {"k": s.k, "mode": s.mode, "fusion": s.fusion, "alpha": s.alpha, "where": s.where}
+        found = {"k": s.k, "mode": s.mode, "fusion": s.fusion, "alpha": s.alpha, "where": s.where}
+        # only when asked for: compare and the explorer take no reranker or floor
+        extra = {"min_score": s.min_score, "rerank": s.rerank}
+        return found | {name: value for name, value in extra.items() if value is not None}
 
     def _mode(self, kb, requested: str | None = None) -> str:
         """The option, else the setting, else what the knowledge base can do."""
@@ -358,14 +392,19 @@ class RagMagics(Magics):
         rag = self._rag(kb, args)
         stream = self.stream and not args.no_stream
         options = {"answer_mode": "extractive"} if args.extractive else {}
+        if args.expand is not None:
+            options |= {"expand": args.expand, "n_queries": args.queries}
+        ask = rag.ask
+        if args.chat:
+            ask = self._chat(args.kb, rag).ask
         with _usage_errors():
             if not stream:
-                answer = rag.ask(
+                answer = ask(
                     question, use_retrieval=not args.closed_book, **retrieval, **sampling, **options
                 )
             else:
                 answer = self._stream(
-                    rag.ask(
+                    ask(
                         question,
                         use_retrieval=not args.closed_book,
                         stream=True,
@@ -377,6 +416,39 @@ class RagMagics(Magics):
         if answer is not None and args.show_prompt:
             display(prompt_display(answer.prompt))
         return answer
+
+    def _chat(self, kb_name: str | None, rag):
+        """The --chat conversation of a knowledge base, answering with this cell's RAG."""
+        from ragnb.chat import Chat
+
+        name = self._name(kb_name)
+        chat = self.chats.get(name)
+        if chat is None:
+            chat = self.chats[name] = Chat(rag=rag)
+        chat.rag = rag  # this cell's model and backend options; the history stays
+        return chat
+
+    def _cmd_chat(self, rest: str):
+        parser = self._sub_parser("chat")
+        parser.add_argument("action", nargs="?", choices=["show", "reset"], default="show")
+        parser.add_argument("--kb", default=None)
+        args = self._sub_args(parser, rest)
+        if args is None:
+            return None
+        name = self._name(args.kb)
+        chat = self.chats.get(name)
+        if args.action == "reset":
+            if chat is not None:
+                chat.reset()
+            return _message(f"conversation on knowledge base {name!r} forgotten")
+        turns = list(chat.turns) if chat is not None else []
+        if not turns:
+            return _message(f"no --chat conversation on knowledge base {name!r} yet")
+        pairs = [
+            (f"{i}. {turn.question}", f"{turn.standalone} [{turn.method}]")
+            for i, turn in enumerate(turns, start=1)
+        ]
+        return _key_value_display(f"conversation on {name!r} (question, as searched)", pairs)
 
     def _in_frontend(self) -> bool:
         # a kernel (JupyterLab, Notebook, VS Code) can update a display in place; a terminal can't
@@ -422,6 +494,10 @@ class RagMagics(Magics):
         each with and without retrieval), shown side by side."""
         import ragnb
 
+        unsupported = [o for o in ("rerank", "min_score", "expand") if getattr(args, o) is not None]
+        if unsupported or args.chat:
+            given = ", ".join(f"--{o.replace('_', '-')}" for o in unsupported) or "--chat"
+            raise UsageError(f"{given} does not apply to --compare: drop it, or drop --compare")
         kb = None if args.closed_book else self.kb(args.kb)
         retrieval = self._retrieval(args, kb) if kb is not None else {"k": self.top_k}
         sampling = self._sampling(args)
@@ -574,8 +650,11 @@ class RagMagics(Magics):
         ]
         # a missing model or backend is worth reporting here, not worth failing for
         try:
-            ref = resolve_model(self.model)
-            pairs += [("model", f"{self.model} -> {ref.name} ({ref.path})")]
+            from ragnb.rag import _served
+
+            ref = resolve_model(_served(self.model, self.base_url or None, None))
+            where = ref.served.base_url if ref.served is not None else ref.path
+            pairs += [("model", f"{self.model} -> {ref.name} ({where})")]
             pairs += [("backend", f"{self.backend} -> {choose_backend(self.backend, ref)}")]
         except RagnbError as exc:
             pairs += [("model", f"{self.model}: {_one_line(exc)}"), ("backend", self.backend)]

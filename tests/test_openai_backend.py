@@ -380,3 +380,28 @@ def test_rag_cell_with_base_url_and_a_served_compare_arm_on_a_real_kernel(served
 def test_a_served_model_cannot_be_fine_tuned_by_the_scorecard(served_url, kb):
     with pytest.raises(InputError, match="served and cannot be fine-tuned"):
         ragnb.scorecard(kb, [("How long?", "Six months.")], model=f"smollm2@{served_url}")
+
+
+def test_tokens_are_counted_by_a_hub_tokenizer_or_an_estimate_that_errs_high(
+    scripted, tmp_path, monkeypatch
+):
+    pytest.importorskip("mlx_lm", reason='pip install "ragnb[mlx]"')
+    from test_hub import cache_repo
+
+    from ragnb.generate.convert import mlx_folder
+    from ragnb.generate.openai import OpenAIBackend
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    tokenizer = mlx_folder(resolve_model("default").path)  # SmolLM2's tokenizer files
+    cache_repo(
+        tmp_path / "hf" / "hub", "test-org/smol-tok", {p.name: p for p in tokenizer.iterdir()}
+    )
+    base, _ = scripted(status=200)  # lists a model, has no tokenize endpoint
+    text = "The Skymere console runs on three AA batteries that last about six months."
+    exact = load("default", backend="llamacpp").count_tokens(text)
+
+    named = OpenAIBackend(Served("scripted", base_url=base, tokenizer="test-org/smol-tok"))
+    assert named.count_tokens(text) == exact and named._counter == "tokenizer"
+    guessed = OpenAIBackend(Served("scripted", base_url=base))
+    assert exact < guessed.count_tokens(text) < 3 * exact and guessed._counter == "estimate"

@@ -340,7 +340,10 @@ def _load_tokenizer(name: str):
 
         raise MissingDependencyError("transformers", INSTALL["transformers"]) from exc
     try:
-        return AutoTokenizer.from_pretrained(name, local_files_only=True)
+        from ragnb.generate.hub import hub_cache
+
+        # the cache folder from the environment now (huggingface_hub fixed it at import)
+        return AutoTokenizer.from_pretrained(name, cache_dir=hub_cache(), local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ModelError(
             f"tokenizer {name!r} is not in the Hugging Face cache: run `hf download {name}` "
