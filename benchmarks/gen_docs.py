@@ -1,0 +1,259 @@
+"""Regenerate the measured tables of docs/retrieval-numbers.md and docs/scale.md from the result
+files in benchmarks/results/ (retrieval_devtest, ingest, bm25, scale).
+
+Each table sits between ``<!-- results:NAME:start -->`` and ``<!-- results:NAME:end -->``; only
+those lines are rewritten, so the prose around them is kept. A result file that does not exist
+leaves its section as it is.
+
+    .venv/bin/python benchmarks/gen_docs.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+DOCS = ROOT / "docs"
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def ci(interval: dict | None) -> str:
+    """0.849 [0.79, 0.90] from a {"mean", "low", "high"} dict."""
+    if not interval:
+        return ""
+    return f"{interval['mean']:.3f} [{interval['low']:.2f}, {interval['high']:.2f}]"
+
+
+def source(name: str, data: dict) -> str:
+    m = data.get("machine", {})
+    return (
+        f"_Generated from [`benchmarks/results/{name}.json`](../benchmarks/results/{name}.json), "
+        f"measured {data.get('measured_at', '?')} on {m.get('cpus', '?')} CPUs "
+        f"(load average {m.get('load_avg_1m', '?')} at the start)._"
+    )
+
+
+def table(header: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def devtest_sections(data: dict) -> dict[str, str]:
+    chosen = data["chosen_on_dev"]
+    was = data["defaults_when_run"]
+    out = {}
+    if data.get("variants_dev"):
+        rows = [
+            [
+                r["variant"],
+                r["set"],
+                r["what"],
+                ci(r["recall@10"]),
+                ci(r["recall@10_minus_fp32"]),
+                "yes" if r["inside_fp32_interval"] else "**no**",
+            ]
+            for r in data["variants_dev"]
+        ]
+        out["devtest-variants"] = (
+            table(
+                [
+                    "MiniLM variant",
+                    "set",
+                    "retrieval",
+                    "dev recall@10 [95% CI]",
+                    "minus fp32, paired [95% CI]",
+                    "inside fp32's interval",
+                ],
+                rows,
+            )
+            + f"\n\nChosen: **{chosen['embedder_variant']}**.\n\n"
+            + source("retrieval_devtest", data)
+        )
+    rows = [
+        [
+            r["chunk_size"],
+            r["set"],
+            r["mode"],
+            f"{r['chunks']:,}",
+            ci(r["recall@10"]),
+            ci(r["ndcg@10"]),
+        ]
+        for r in data["chunk_sizes_dev"]
+    ]
+    reasons = "; ".join(f"{k} characters: {v}" for k, v in data["chunk_size_reasons"].items())
+    out["devtest-chunks"] = (
+        table(["chunk size", "set", "mode", "chunks", "dev recall@10", "dev nDCG@10"], rows)
+        + f"\n\nChosen: **{chosen['chunk_size']} characters** (was {was['chunk_size']}). "
+        + f"Against the default: {reasons}.\n\n"
+        + source("retrieval_devtest", data)
+    )
+    sets = [k for k in data["fusion_dev"][0] if k not in ("alpha", "candidates")]
+    rows = [
+        [r["alpha"], r["candidates"]]
+        + [f"{r[s]['recall@10']['mean']:.3f} / {r[s]['ndcg@10']['mean']:.3f}" for s in sets]
+        for r in data["fusion_dev"]
+    ]
+    out["devtest-fusion"] = (
+        table(["alpha", "candidates"] + [f"{s} dev recall@10 / nDCG@10" for s in sets], rows)
+        + f"\n\nChosen: **alpha {chosen['alpha']}, {chosen['candidates']} candidates** "
+        + f"(was alpha {was['alpha']}, {was['candidates']}).\n\n"
+        + source("retrieval_devtest", data)
+    )
+    rows = [
+        [
+            r["set"],
+            r["mode"],
+            r["queries"],
+            ci(r.get("recall@10")),
+            ci(r.get("ndcg@10")),
+            ci(r.get("mrr@10")),
+        ]
+        for r in data["test"]
+    ]
+    out["devtest-test"] = (
+        table(
+            [
+                "set",
+                "mode",
+                "test queries",
+                "recall@10 [95% CI]",
+                "nDCG@10 [95% CI]",
+                "MRR@10 [95% CI]",
+            ],
+            rows,
+        )
+        + "\n\n"
+        + source("retrieval_devtest", data)
+    )
+    return out
+
+
+def ingest_section(data: dict) -> str:
+    rows = [
+        [
+            v["variant"] + (" (default)" if v["variant"] == data.get("default_variant") else ""),
+            v["chunks_per_s"],
+            f"{v['speedup_vs_torch_fp32']:.2f}x",
+            f"{v['cosine_to_fp32_mean']:.4f} / {v['cosine_to_fp32_min']:.4f}",
+            ci(v.get("dev_recall@10_pyfaq")),
+            ci(v.get("dev_recall@10_debfaq")),
+        ]
+        for v in data["variants"]
+    ]
+    kb_rows = [[r["what"], f"{r['chunks']:,}", r["chunks_per_s"]] for r in data["rows"]]
+    return (
+        table(
+            [
+                "MiniLM variant",
+                "chunks/s",
+                "x torch fp32",
+                "cosine to fp32 mean / min",
+                "pyfaq dev recall@10",
+                "debfaq dev recall@10",
+            ],
+            rows,
+        )
+        + "\n\n"
+        + table(["what", "chunks", "chunks/s"], kb_rows)
+        + "\n\n"
+        + "Ratios: "
+        + ", ".join(f"{k} = {v}" for k, v in data["ratios"].items())
+        + "\n\n"
+        + source("ingest", data)
+    )
+
+
+def bm25_section(data: dict) -> str:
+    rows = [[name, f"{qps:,.0f}"] for name, qps in data["qps"].items()]
+    r = data["ratios"]
+    return (
+        table(["engine", "queries/s (best round)"], rows)
+        + f"\n\nragnb / raw bm25s (tokenize + retrieve per query): **{r['ragnb_vs_bm25s']:.2f}x**; "
+        + "ragnb / raw bm25s with a fixed-vocabulary tokenizer and the scoring core: "
+        + f"**{r['ragnb_vs_bm25s_fixed_vocab_core']:.2f}x**; ragnb / rank-bm25: "
+        + f"**{r['ragnb_vs_rank_bm25']:.0f}x**. {data['chunks']:,} chunks, {data['queries']} "
+        + f"queries, {data['rounds']} interleaved rounds.\n\n"
+        + source("bm25", data)
+    )
+
+
+def scale_section(data: dict) -> str:
+    rows = []
+    for r in data["rows"]:
+        lat = r["latency"]
+        rows.append(
+            [f"{r['chunks']:,}", r["add_s"], r["kb_memory_gib"], r["peak_rss_gib"]]
+            + [f"{lat[m]['p50_ms']} / {lat[m]['p95_ms']}" for m in ("bm25", "dense", "hybrid")]
+            + [r["save_s"], r["load_s"], r["disk_gib"]]
+        )
+    for e in data.get("extrapolated", []):
+        rows.append(
+            [f"{e['chunks']:,} (extrapolated)", e["add_s"], e["kb_memory_gib"], e["peak_rss_gib"]]
+            + ["", "", f"p95 {e['hybrid_p95_ms']}", e["save_s"], e["load_s"], ""]
+        )
+    limits = data["laptop_limit_chunks"]
+    hours = data.get("embedding_hours", {})
+    hours_text = "; ".join(
+        f"{variant}: " + ", ".join(f"{n} chunks {h} h" for n, h in per.items())
+        for variant, per in hours.items()
+    )
+    return (
+        table(
+            [
+                "chunks",
+                "add s",
+                "KB memory GiB",
+                "peak RSS GiB",
+                "bm25 p50/p95 ms",
+                "dense p50/p95 ms",
+                "hybrid p50/p95 ms",
+                "save s",
+                "load s",
+                "on disk GiB",
+            ],
+            rows,
+        )
+        + "\n\nLinear fits reach the laptop limits "
+        + f"({data['laptop_thresholds']}) at: memory ~{limits['memory']:,} chunks, "
+        + f"hybrid p95 ~{limits['hybrid_p95'] or 0:,}, load ~{limits['load'] or 0:,}. "
+        + f"**A 2-core, 24 GiB laptop copes up to about {data['laptop_copes_up_to_chunks']:,} "
+        + "chunks** by these measures.\n\n"
+        + (f"Embedding them at the measured chunks/s: {hours_text}.\n\n" if hours_text else "")
+        + source("scale", data)
+    )
+
+
+def replace(doc: Path, name: str, body: str) -> None:
+    text = doc.read_text(encoding="utf-8")
+    pattern = re.compile(rf"<!-- results:{name}:start -->.*?<!-- results:{name}:end -->", re.S)
+    if not pattern.search(text):
+        print(f"{doc.name}: no section {name!r}; add its markers to place it")
+        return
+    block = f"<!-- results:{name}:start -->\n{body.strip()}\n<!-- results:{name}:end -->"
+    doc.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
+    print(f"{doc.name}: {name} regenerated")
+
+
+def main() -> None:
+    numbers = DOCS / "retrieval-numbers.md"
+    if devtest := load("retrieval_devtest"):
+        for name, body in devtest_sections(devtest).items():
+            replace(numbers, name, body)
+    if ingest := load("ingest"):
+        replace(numbers, "ingest", ingest_section(ingest))
+    if bm25 := load("bm25"):
+        replace(numbers, "bm25", bm25_section(bm25))
+    if scale := load("scale"):
+        replace(DOCS / "scale.md", "scale", scale_section(scale))
+
+
+if __name__ == "__main__":
+    main()
