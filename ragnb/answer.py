@@ -233,6 +233,16 @@ ANSWER_STYLE = (
 )
 
 
+def _numbers(numbers: list[int], limit: int = 10) -> str:
+    """A list of numbers in words, long runs cut (a looping model can cite [1] ... [64]).
+
+    >>> _numbers([7, 0]), _numbers(list(range(2, 64)))
+    ('7, 0', '2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 52 more')
+    """
+    shown = ", ".join(str(n) for n in numbers[:limit])
+    return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
+
+
 def _support_rows(answer: Answer) -> list[dict[str, Any]]:
     """The answer's support rows as dicts; [] for an answer made without grounding."""
     if answer.support is None or "sentence" not in answer.support.columns:
@@ -450,7 +460,7 @@ def _html_view(answer: Answer) -> str:
     if answer.invalid_citations:
         parts.append(
             '<p class="muted">Invalid citations (no such source was given): '
-            f"{esc(', '.join(str(n) for n in answer.invalid_citations))}</p>"
+            f"{esc(_numbers(answer.invalid_citations))}</p>"
         )
     if answer.hits.height and not answer.closed_book:
         parts.append(_sources_html(answer, anchor))
@@ -517,7 +527,8 @@ def _text_view(answer: Answer) -> str:
     lines += [f"  {line}" for line in _sentence_lines(rows)]
     lines += _source_lines(answer)
     if answer.invalid_citations:
-        lines.append(f"invalid citations: {answer.invalid_citations} (no such source given)")
+        invalid = _numbers(answer.invalid_citations)
+        lines.append(f"invalid citations: {invalid} (no such source given)")
     lines += answer._retrieval_notes()
     lines.append(answer._summary())
     return "\n".join(lines).strip()
@@ -545,7 +556,7 @@ def _markdown_view(answer: Answer) -> str:
     if sources:
         lines += ["", "**Sources**", "", *(f"- {line}" for line in sources)]
     if answer.invalid_citations:
-        lines.append(f"- invalid citations: {answer.invalid_citations}")
+        lines.append(f"- invalid citations: {_numbers(answer.invalid_citations)}")
     lines += ["", *(f"*{_md(note)}*  " for note in answer._retrieval_notes())]
     lines += ["", f"*{_md(answer._summary())}*"]
     return "\n".join(lines)
