@@ -50,6 +50,24 @@ class ContextOverflowError(RagnbError):
     """The prompt cannot fit the model's context window even with no retrieved context."""
 
 
+def check_unicode(text: str, what: str) -> str:
+    """`text` when it is valid Unicode, else InputError: a lone surrogate (from bytes decoded
+    with ``errors="surrogateescape"``) cannot be encoded, hashed, tokenized or stored.
+
+    >>> check_unicode("caf\u00e9", "query")
+    'café'
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"the {what} is not valid Unicode text: it holds a lone surrogate "
+            f"{text[exc.start : exc.end]!a} at position {exc.start}; decode the bytes with "
+            "errors='replace' (or fix the source)"
+        ) from None
+    return text
+
+
 def require(module: str, what: str, command: str):
     """Import `module` or raise MissingDependencyError naming `command` (an INSTALL entry).
 

@@ -42,7 +42,7 @@ from ragnb.corpus.sources import (
     documents_from,
     index_text,
 )
-from ragnb.errors import EmptyIndexError, InputError
+from ragnb.errors import EmptyIndexError, InputError, check_unicode
 from ragnb.retrieve.bm25 import BM25Index, BM25Settings
 from ragnb.retrieve.dense import DenseIndex, text_key
 from ragnb.retrieve.embedders import Embedder, MiniLMEmbedder
@@ -253,24 +253,36 @@ class KnowledgeBase:
         return set(hits.unique().to_list())
 
     def _check_schema(self, frame: pl.DataFrame) -> None:
-        """InputError if the new rows' metadata types cannot join the existing columns."""
-        try:
-            pl.concat([self._chunks.head(0), frame.head(0)], how="diagonal_relaxed")
-        except pl.exceptions.PolarsError as exc:
-            clash = [
-                f"{c}: {self._chunks.schema[c]} vs {frame.schema[c]}"
-                for c in frame.columns
-                if c in self._chunks.columns and self._chunks.schema[c] != frame.schema[c]
-            ]
+        """InputError if a metadata column of the new rows has another type than the same
+        column already holds: polars would quietly turn an Int64 column into String after one
+        "unknown", and filters on it would then fail. Missing values (Null) and integer/float
+        widening are fine."""
+        for column in frame.columns:
+            if column in _SCHEMA or column not in self._chunks.columns:
+                continue
+            old, new = self._chunks.schema[column], frame.schema[column]
+            if old == new or pl.Null in (old, new) or (old.is_numeric() and new.is_numeric()):
+                continue
+            values = frame.get_column(column).drop_nulls()
+            example = f" such as {values[0]!r}" if len(values) else ""
             raise InputError(
-                f"metadata types do not match the existing columns ({'; '.join(clash) or exc}): "
-                "cast them to the existing types"
-            ) from None
+                f"metadata column {column!r} holds {old} values, the new documents give {new}"
+                f"{example}: cast the new column to {old} (or use another column name)"
+            )
 
     @_locked
     def remove(self, doc_ids: str | Iterable[str]) -> KnowledgeBase:
         """Remove documents by id (a string or a list); an unknown id is an InputError."""
-        ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)
+        ids = [doc_ids] if isinstance(doc_ids, str) else doc_ids
+        if isinstance(ids, (bytes, dict)) or not isinstance(ids, Iterable):
+            ids = [ids]
+        ids = list(ids)
+        wrong = [i for i in ids if not isinstance(i, str)]
+        if wrong:
+            raise InputError(
+                f"doc_ids are strings (see kb.documents), got {type(wrong[0]).__name__} "
+                f"{wrong[0]!r}: e.g. kb.remove('manual.md')"
+            )
         found = self._present(ids)
         missing = [i for i in ids if i not in found]
         if missing:
@@ -402,6 +414,7 @@ class KnowledgeBase:
             raise InputError(f"query must be a string, got {type(query).__name__}")
         if not query.strip():
             raise InputError("the query is empty: ask a question or give some keywords")
+        check_unicode(query, "query")
         s = (settings or SearchSettings()).replace(
             k=k,
             mode=mode,

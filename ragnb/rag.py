@@ -27,7 +27,6 @@ with ``finish_reason == "cancelled"``.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,8 +35,9 @@ from typing import Any
 import polars as pl
 
 from ragnb.answer import Answer, parse_citations, resolve_citations
-from ragnb.errors import EmptyIndexError, InputError
+from ragnb.errors import EmptyIndexError, InputError, check_unicode
 from ragnb.generate.base import Backend, GenerationChunk, SamplingParams
+from ragnb.generate.openai import with_base_url
 from ragnb.grounding import (
     ABSTENTION,
     EvidencePool,
@@ -117,7 +117,7 @@ class RAG:
     ):
         self.kb = kb
         self.model = (
-            _served(model, base_url, api_key) if not isinstance(backend, Backend) else model
+            with_base_url(model, base_url, api_key) if not isinstance(backend, Backend) else model
         )
         self._backend = backend if isinstance(backend, Backend) else None
         self.backend_name = backend.name if isinstance(backend, Backend) else backend
@@ -211,6 +211,7 @@ class RAG:
         """
         if not isinstance(question, str) or not question.strip():
             raise InputError(f"question must be a non-empty string, got {question!r}")
+        check_unicode(question, "question")
         question = question.strip()
         _check_choice("context", context, CONTEXTS)
         _check_choice("abstain", abstain, ABSTAIN)
@@ -324,24 +325,6 @@ class RAG:
                 "the knowledge base is empty (0 chunks): add documents with kb.add(path_or_texts) "
                 "first, or ask with use_retrieval=False"
             )
-
-
-def _served(model: Any, base_url: str | None, api_key: str | None) -> Any:
-    """`model` as a served model when a base_url is given or set in $RAGNB_BASE_URL."""
-    if base_url is None and isinstance(model, str):
-        base_url = os.environ.get("RAGNB_BASE_URL") or None
-    if base_url is None:
-        return model
-    from ragnb.generate.openai import Served
-
-    if isinstance(model, Served):
-        return model
-    if not isinstance(model, str):
-        raise InputError(
-            f"base_url={base_url!r} needs the server's model name as model=, not "
-            f"{type(model).__name__}"
-        )
-    return Served(model, base_url=base_url, api_key=api_key)
 
 
 def _check_choice(name: str, value: Any, choices: tuple) -> None:

@@ -645,3 +645,57 @@ def test_searches_stay_right_while_another_thread_adds_and_removes():
         thread.join()
     assert errors == []
     assert set(kb.documents["doc_id"]) >= set(stable["doc_id"])
+
+
+# ---------------------------------------------------------------- 7. metadata types
+
+
+def test_a_metadata_type_clash_is_an_error_not_a_cast():
+    kb = ragnb.KnowledgeBase(embedder=None)
+    kb.add(pl.DataFrame({"id": ["a"], "text": ["Alpha valve notes."], "year": [2020]}), id="id")
+    with pytest.raises(InputError, match=r"'year' holds Int64 values.*String such as 'unknown'"):
+        kb.add(pl.DataFrame({"id": ["b"], "text": ["Beta notes."], "year": ["unknown"]}), id="id")
+    with pytest.raises(InputError, match="'year' holds Int64"):
+        kb.add("Gamma notes.", id="c", metadata={"year": "n/a"})
+    kb.add(pl.DataFrame({"id": ["d"], "text": ["Delta notes."], "year": [None]}), id="id")
+    assert kb.chunks.schema["year"] == pl.Int64  # missing values are fine, the type is kept
+    hits = kb.search("notes", mode="bm25", where=pl.col("year") > 2000)
+    assert hits["doc_id"].to_list() == ["a"]
+
+
+# ---------------------------------------------------------------- 8. each distinct text once
+
+
+def test_each_distinct_text_is_embedded_once(tmp_path):
+    (tmp_path / "one-line.txt").write_text("the same words again and again " * 6000)  # 180 kB
+    embedder = BagOfWords()
+    kb = ragnb.KnowledgeBase(embedder=embedder)
+    kb.add(tmp_path / "one-line.txt")
+    distinct = kb.chunks["text"].n_unique()
+    assert len(kb) > 20 * distinct  # hundreds of chunks, a few distinct texts
+    kb.embed()
+    assert len(embedder.texts) == len(set(embedder.texts)) <= distinct
+    assert kb.search("words again", k=3, mode="dense").height == 3
+
+
+# ---------------------------------------------------------------- 13. careless inputs to kb
+
+
+def test_careless_inputs_to_the_knowledge_base_are_one_line_errors():
+    pd = pytest.importorskip("pandas")
+    kb = ragnb.KnowledgeBase(embedder=None).add("The valve is teal.", id="valve")
+    bad = [
+        lambda: kb.add(pd.DataFrame([["a", "b"]], columns=["text", "text"])),
+        lambda: kb.add(pd.DataFrame({"text": ["bad \ud800 text"]})),
+        lambda: kb.add("lone \udcff surrogate"),
+        lambda: kb.add("fine text", id="bad\udc80id"),
+        lambda: kb.search("valve \ud800"),
+        lambda: ragnb.RAG(kb).ask("q \ud800", use_retrieval=False),
+        lambda: kb.remove(5),
+        lambda: kb.remove([None]),
+    ]
+    for attempt in bad:
+        with pytest.raises(InputError) as caught:
+            attempt()
+        assert "\n" not in str(caught.value)
+    assert kb.chunks["doc_id"].to_list() == ["valve"]  # nothing lost, nothing half-added

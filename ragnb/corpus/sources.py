@@ -27,7 +27,7 @@ from ragnb.corpus.loaders import (
     names_files,
     text_document,
 )
-from ragnb.errors import InputError
+from ragnb.errors import InputError, check_unicode
 
 __all__ = [
     "CHUNK_COLUMNS",
@@ -65,7 +65,23 @@ def documents_from(
 
     `text`, `id`, `title` name DataFrame columns, or for raw text set the id and title;
     `metadata` is attached to every document; `reserved` are column names metadata may not use.
+    Text that is not valid Unicode (a lone surrogate, e.g. from ``errors="surrogateescape"``)
+    is an InputError here, before anything is hashed, stored or indexed.
     """
+    try:
+        docs, meta = _documents(
+            source, text=text, id=id, title=title, metadata=metadata, reserved=reserved
+        )
+        for doc in docs:  # every string a document carries is hashed or written later
+            for value in (doc.doc_id, doc.title, doc.source, *(s.text for s in doc.sections)):
+                value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        check_unicode(exc.object, "input")  # raises the InputError naming the character
+        raise
+    return docs, meta
+
+
+def _documents(source, *, text, id, title, metadata, reserved):
     metadata = metadata or {}
     check_metadata_names(metadata, reserved)
     if is_dataframe(source):
@@ -241,12 +257,16 @@ def _dataframe_documents(
 def _from_pandas(df) -> pl.DataFrame:
     """A pandas DataFrame as polars; without pyarrow (which polars wants for pandas strings),
     column by column through Python lists."""
+    columns = [str(c) for c in df.columns]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:  # pandas allows them; a column name must say which column it means
+        raise InputError(
+            f"the DataFrame has repeated column names ({', '.join(map(repr, repeated))}): "
+            "make them unique, e.g. df.columns = [...]"
+        )
     try:
         return pl.from_pandas(df)
     except ImportError:
-        columns = [str(c) for c in df.columns]
-        if len(set(columns)) != len(columns):
-            raise InputError("the DataFrame has repeated column names: make them unique") from None
         return pl.DataFrame(
             [
                 pl.Series(name, df[col].tolist(), strict=False)
