@@ -3,7 +3,7 @@
 For each candidate: retrieval quality on ../shared/eval sets (each document embedded whole, its
 title and first WORDS words; documents ranked by cosine), embedding speed (passages/s on a fixed
 probe of 100-word passages), single-query latency, and install size. BM25 (bm25s) on the same
-documents is the reference row. Embeddings are cached in benchmarks/results/cache/.
+documents is the reference row. Embeddings are cached under $RAGNB_HOME/benchmarks/.
 
     nice .venv/bin/python benchmarks/embedder_candidates.py                 # debfaq, all models
     nice .venv/bin/python benchmarks/embedder_candidates.py --sets pyfaq --models minilm static
