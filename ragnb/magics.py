@@ -650,9 +650,9 @@ class RagMagics(Magics):
         ]
         # a missing model or backend is worth reporting here, not worth failing for
         try:
-            from ragnb.rag import _served
+            from ragnb.generate.openai import with_base_url
 
-            ref = resolve_model(_served(self.model, self.base_url or None, None))
+            ref = resolve_model(with_base_url(self.model, self.base_url or None, None))
             where = ref.served.base_url if ref.served is not None else ref.path
             pairs += [("model", f"{self.model} -> {ref.name} ({where})")]
             pairs += [("backend", f"{self.backend} -> {choose_backend(self.backend, ref)}")]

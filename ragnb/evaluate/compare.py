@@ -114,8 +114,9 @@ def _questions(questions: Any) -> list[Question]:
 def _label(model: Any) -> tuple[str, str]:
     """(arm kind, display name) of a model: "finetuned" for fine-tuned models, else "base"."""
     from ragnb.generate.models import resolve_model
+    from ragnb.generate.openai import with_base_url
 
-    ref = resolve_model(model)
+    ref = resolve_model(with_base_url(model))  # served as RAG will serve it ($RAGNB_BASE_URL)
     return ("finetuned" if ref.kind == "finetuned" else "base"), ref.name
 
 
@@ -277,9 +278,10 @@ def compare(
 def _pipeline(kb: Any, model: Any, backend: str) -> Any:
     """The RAG of one model; a served model ignores the local `backend`."""
     from ragnb.generate.models import resolve_model
+    from ragnb.generate.openai import with_base_url
     from ragnb.rag import RAG
 
-    served = resolve_model(model).format == "served"
+    served = resolve_model(with_base_url(model)).format == "served"
     return RAG(kb, model=model, backend="auto" if served else backend)
 
 

@@ -740,8 +740,10 @@ def scorecard(
             "extractive=True needs RAG.ask(answer_mode=...), which this ragnb does not have"
         )
     from ragnb.generate.models import resolve_model
+    from ragnb.generate.openai import with_base_url
 
-    rag_ref = resolve_model(model)  # a served model answers the RAG arm; it trains nowhere here
+    # a served model answers the RAG arm; it is trained nowhere here
+    rag_ref = resolve_model(with_base_url(model))
     if train_here and rag_ref.format == "served":
         raise InputError(
             f"{rag_ref.name!r} is served and cannot be fine-tuned here: pass finetuned= a model "

@@ -120,6 +120,22 @@ def parse_served(text: str) -> Served | None:
     return Served(name or "default", base_url=url)
 
 
+def with_base_url(model: Any, base_url: str | None = None, api_key: str | None = None) -> Any:
+    """`model` as a :class:`Served` model when `base_url` is given or ``$RAGNB_BASE_URL`` is
+    set (then every model name is the server's), else unchanged: what ``RAG(model=,
+    base_url=)`` does, so that compare and the scorecard label an arm as RAG will run it."""
+    if base_url is None and isinstance(model, str):
+        base_url = os.environ.get("RAGNB_BASE_URL") or None
+    if base_url is None or isinstance(model, Served):
+        return model
+    if not isinstance(model, str):
+        raise InputError(
+            f"base_url={base_url!r} needs the server's model name as model=, not "
+            f"{type(model).__name__}"
+        )
+    return Served(model, base_url=base_url, api_key=api_key)
+
+
 class OpenAIBackend(Backend):
     """A model answering through an OpenAI-compatible server.
 
