@@ -147,34 +147,39 @@ def _timeline(m: Measurements) -> str:
     after = fmt_share(*m.accuracy("rag", "new_facts"))
     ft_new = fmt_share(*m.accuracy("finetuned", "new_facts"))
     spans = [
-        ("rag", m.update.seconds, f"kb.add: {fmt_seconds(m.update.seconds)}", f"{after} right "
-         f"after (was {before})"),
-        ("finetuned", t.seconds, f"retrain: {fmt_seconds(t.seconds)}", f"{ft_new} right after"),
-    ]  # fmt: skip
-    longest = max((s or 0) for _, s, _, _ in spans) or 1.0
+        (
+            "rag",
+            m.update.seconds,
+            f"kb.add of {m.update.docs} document(s), {m.update.chunks} chunks; new facts right: "
+            f"{before} before, {after} after",
+        ),
+        (
+            "finetuned",
+            t.seconds,
+            f"retraining on {t.pairs or '?'} pairs"
+            + ("" if t.trained_here else " (time from the reused model's manifest)")
+            + f"; new facts right: {ft_new}",
+        ),
+    ]
+    longest = max((s or 0) for _, s, _ in spans) or 1.0
     faster = min(spans, key=lambda s: float("inf") if s[1] is None else s[1])[0]
     rows = []
-    for arm, seconds, what, result in spans:
+    for arm, seconds, caption in spans:
         width = 100 * (seconds or 0) / longest
         mark = "★" if arm == faster and seconds is not None else ""
         rows.append(
-            f'<div class="row" style="grid-template-columns:92px 1fr 260px 16px">'
-            f"<span>{esc(_short(arm))}</span>"
+            f'<div class="row"><span>{esc(_short(arm))}</span>'
             f'<div class="track"><div class="fill" style="width:{max(width, 0.6):.1f}%;'
             f'background:{ARM_COLOURS[arm]}"></div></div>'
-            f'<span class="num">{esc(what)} · {esc(result)}</span>'
+            f'<span class="num">{esc(fmt_seconds(seconds))}</span>'
             f'<span class="win">{mark}</span></div>'
+            f'<div class="muted" style="margin:0 0 3px 100px;font-size:11px">{esc(caption)}</div>'
         )
-    axis = (
-        f'<div class="muted" style="font-size:11px;margin-left:100px">0 s'
-        f'<span style="float:right;margin-right:284px">{esc(fmt_seconds(longest))}</span></div>'
-    )
-    note = "" if t.trained_here else " (training time from the reused model's manifest)"
     return (
-        "<h4>Knowledge update: seconds until the new facts are answerable</h4>"
+        "<h4>Knowledge update: seconds until the new facts are in</h4>"
         + "".join(rows)
-        + axis
-        + (f'<div class="muted" style="font-size:11px">{esc(note.strip())}</div>' if note else "")
+        + f'<div class="muted" style="font-size:11px;margin-left:100px">axis: 0 to '
+        f"{esc(fmt_seconds(longest))}, one scale for both</div>"
     )
 
 
