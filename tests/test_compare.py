@@ -109,6 +109,7 @@ def test_the_grounding_steps_own_verdicts_are_used_when_the_answer_has_them():
     assert s["unsupported_share"] == 0.5 and not s["traceable"]
     assert score_answer(_answer("I don't know.", abstained=True))["abstained"] is True
     assert score_answer(_answer("The code is 4471 [1].", abstained=False))["abstained"] is False
+    assert score_answer(_answer("a [1].", support=half.clear()))["unsupported_share"] is None
 
 
 def test_accuracy_sums_up_per_arm_and_ovadia_lays_it_out_as_table_2():

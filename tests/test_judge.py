@@ -107,9 +107,11 @@ class _Flagged:
 
 
 def test_abstains_takes_the_answers_own_flag_first():
+    # ragnb replaced the answer: it abstains, whatever words the model had written
     assert abstains(_Flagged("The code is 4471.", True)) is True
-    assert abstains(_Flagged("I don't know.", False)) is False
-    # without a verdict the text decides
+    # ragnb kept the model's answer: its own words decide
+    assert abstains(_Flagged("I don't know.", False)) is True
+    assert abstains(_Flagged("The code is 4471.", False)) is False
     assert abstains(_Flagged("I don't know.", None)) is True
     with pytest.raises(TypeError, match="Answer or a str"):
         abstains(3)

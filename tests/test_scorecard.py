@@ -374,7 +374,8 @@ def test_the_picture_shows_counts_intervals_winners_and_escapes_everything():
     assert f"left:{100 * lo:.1f}%;width:{100 * (hi - lo):.1f}%" in html  # the whisker
     assert "★" in html  # RAG's 2/2 abstentions vs 0/2, the faster update, the cheaper cells
     assert "pairs auto-built from headings" in html
-    assert "kb.add: 0.80 s" in html and "retrain: 42.0 s" in html
+    assert "0.80 s" in html and "kb.add of 1 document(s), 2 chunks" in html
+    assert "42.0 s" in html and "retraining on 13 pairs" in html
     assert "var(--jp-ui-font-color1" in html and "var(--jp-brand-color1" in html
     assert "<img" not in html and "&lt;img src=x" in html and "<b>manual</b>" not in html
     assert "<script" not in html

@@ -15,7 +15,7 @@ everywhere:
     right_source        a supporting citation points into the reference's document
     traceable           cited, every citation supports, and no answer sentence is unsupported
     unsupported_share   share of the answer's sentences the grounding step found no support
-                        for (``answer.support``); None without it
+                        for (``answer.support``); None where it did not run
     source_shown        a passage in the prompt states the reference (the retrieval ceiling)
 """
 
@@ -99,11 +99,10 @@ def score_answer(
         right_source = False
     sentences = getattr(answer, "support", None)
     unsupported = None
-    if isinstance(sentences, pl.DataFrame) and "supported" in sentences.columns:
-        if sentences.height:
-            unsupported = float((~sentences["supported"].fill_null(False)).mean())
-        else:
-            unsupported = 0.0
+    # an empty support frame means the grounding step did not run (closed-book, abstained)
+    graded = isinstance(sentences, pl.DataFrame) and "supported" in sentences.columns
+    if graded and sentences.height:
+        unsupported = float((~sentences["supported"].fill_null(False)).mean())
     shown = _shown_passages(answer)
     source_shown = None
     if has_ref:

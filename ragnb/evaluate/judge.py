@@ -6,9 +6,9 @@ own checks) comes from these two functions, so they are strict on purpose:
 - ``matches_reference(text, reference, wrong=None)``: the reference appears in the text as whole
   words, with numbers compared as numbers ("110" is not in "1100", "1.5" is not "11.5",
   "1,100" is "1100", "0.3mm" is "0.3 mm"); naming one of the `wrong` values makes it wrong.
-- ``abstains(answer)``: the Answer's own ``abstained`` flag when it has one, else a short list of
-  phrases in which the answer itself declines ("I don't know", "the documents do not say");
-  a sentence that merely contains "unknown" does not abstain.
+- ``abstains(answer)``: True when the Answer's own ``abstained`` flag is set (ragnb replaced an
+  unsupported answer), else a short list of phrases in which the answer itself declines
+  ("I don't know", "the documents do not say"); "an unknown sensor fault" does not abstain.
 
 Text becomes a list of tokens first, which is what makes word boundaries and numbers exact:
 
@@ -176,18 +176,19 @@ _ABSTAIN = re.compile("|".join(f"(?:{p})" for p in ABSTAIN_PHRASES), re.IGNORECA
 def abstains(answer: Any) -> bool:
     """Whether an answer declines to answer: right for a question the documents do not answer.
 
-    `answer` is an ``Answer`` or a string. An Answer that carries an ``abstained`` flag (set by
-    the grounding step) is taken at its word; otherwise its text is checked against
-    `ABSTAIN_PHRASES`.
+    `answer` is an ``Answer`` or a string. An Answer that ragnb's grounding step replaced by
+    "the documents do not say" (``answer.abstained`` is True) abstains; otherwise its text is
+    checked against `ABSTAIN_PHRASES`, since a model may decline in its own words without ragnb
+    stepping in (``abstained`` False means ragnb kept the model's answer, not that the answer
+    commits to a fact).
 
     >>> abstains("I don't know."), abstains("The documents do not say.")
     (True, True)
     >>> abstains("The display shows an unknown sensor fault.")
     False
     """
-    flag = getattr(answer, "abstained", None)
-    if isinstance(flag, bool):
-        return flag
+    if getattr(answer, "abstained", None) is True:
+        return True
     text = answer if isinstance(answer, str) else getattr(answer, "text", None)
     if not isinstance(text, str):
         raise TypeError(f"abstains takes an Answer or a str, not {type(answer).__name__}")
