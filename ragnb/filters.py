@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -97,7 +98,9 @@ def parse_where(text: str, columns: Sequence[str]) -> pl.Expr:
         )
     shown = source if len(source) <= 200 else source[:199] + "…"
     try:
-        tree = ast.parse(source, mode="eval")
+        with warnings.catch_warnings():  # "1if x" warns before it fails: one message, not two
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source, mode="eval")
         result = _Builder(shown, list(columns)).build(tree.body)
     except SyntaxError as exc:
         raise InputError(

@@ -699,3 +699,269 @@ def test_careless_inputs_to_the_knowledge_base_are_one_line_errors():
             attempt()
         assert "\n" not in str(caught.value)
     assert kb.chunks["doc_id"].to_list() == ["valve"]  # nothing lost, nothing half-added
+
+
+# ---------------------------------------------------------------- 14. and SearchSettings values
+
+
+def test_search_settings_of_the_wrong_type_are_one_line_errors():
+    kb = ragnb.KnowledgeBase(embedder=None).add("The valve is teal.", id="valve")
+    for options in ({"alpha": "x"}, {"weights": "ab"}, {"k": "3"}, {"mode": 5}, {"alpha": 2.0}):
+        with pytest.raises(InputError) as caught:
+            kb.search("valve", **options)
+        assert "\n" not in str(caught.value)
+
+
+@pytest.mark.slow
+def test_a_bm25_only_knowledge_base_answers_without_naming_a_mode():
+    kb = ragnb.KnowledgeBase(embedder=None).add("The Zorblax valve is teal.", id="valve")
+    answer = ragnb.RAG(kb).ask("What colour is the Zorblax valve?", max_tokens=4)
+    assert answer.mode == "bm25" and answer.hits["doc_id"][0] == "valve"
+
+
+# ---------------------------------------------------------------- property-based (hypothesis)
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+# bounded and repeatable: the same examples on every run (CI), a few seconds each
+BOUNDED = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+WHERE_COLUMNS = ["text", "position", "year", "lang"]
+WHERE_FRAME = pl.DataFrame(
+    {
+        "text": ["alpha", "beta", None],
+        "position": [0, 1, 2],
+        "year": [2019, 2024, None],
+        "lang": ["en", "de", "fr"],
+    }
+)
+
+_atoms = st.one_of(
+    st.sampled_from(WHERE_COLUMNS + ['pl.col("year")', 'col("lang")', "pl.lit(3)", "nope"]),
+    st.integers(-(10**30), 10**30).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(max_size=8).map(repr),
+    st.sampled_from(["None", "True", "[1, 2]", "('en', 'de')", "{}", "x.y", "__import__"]),
+)
+
+
+def _where_text(children):
+    binary = st.sampled_from(
+        [
+            " == ",
+            " != ",
+            " < ",
+            " >= ",
+            " and ",
+            " or ",
+            " & ",
+            " | ",
+            " + ",
+            " - ",
+            " * ",
+            " / ",
+            " % ",
+            " ** ",
+            " // ",
+            " in ",
+            " is ",
+            " if 1 else ",
+        ]
+    )
+    methods = st.sampled_from(
+        [
+            ".is_in([1, 2])",
+            ".is_null()",
+            ".str.contains('a')",
+            ".str.len_chars()",
+            ".abs()",
+            ".map_elements(print)",
+            ".str",
+            ".is_between(1, 'x')",
+            "()",
+            "[0]",
+            ".__class__",
+        ]
+    )
+    return st.one_of(
+        st.tuples(children, binary, children).map("".join),
+        st.tuples(st.sampled_from(["not ", "~", "-", "+", "("]), children).map(
+            lambda t: t[0] + t[1] + (")" if t[0] == "(" else "")
+        ),
+        st.tuples(children, methods).map("".join),
+        st.tuples(st.just("lambda: "), children).map("".join),
+    )
+
+
+WHERE_TEXTS = st.one_of(
+    st.recursive(_atoms, _where_text, max_leaves=12),
+    st.text(max_size=60),
+    st.integers(1, 3000).map(lambda n: "not " * n + "year > 1"),
+)
+
+
+@BOUNDED
+@given(WHERE_TEXTS)
+def test_where_text_is_a_filter_or_one_input_error(text):
+    """Any text: a polars expression that filters the frame, or one InputError line."""
+    from ragnb.filters import parse_where
+
+    try:
+        expr = parse_where(text, WHERE_COLUMNS)
+    except InputError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 1000
+        return
+    try:
+        WHERE_FRAME.filter(expr)
+    except pl.exceptions.PolarsError:
+        pass  # e.g. text > 3: kb.search turns this into "where= filter failed" (an InputError)
+
+
+_ARG_PIECES = st.one_of(
+    st.sampled_from(
+        [
+            "--k",
+            "3",
+            "--mode",
+            "bm25",
+            "--kb",
+            "hkb",
+            "--out",
+            "1bad",
+            "--where",
+            "'",
+            '"',
+            "{word}",
+            "{{word}}",
+            "{open('w', 'w')}",
+            "$word",
+            "--no-interpolate",
+            "--help",
+            "\\",
+            "'my kb'",
+            '"a b"',
+            "--",
+            "-",
+            "--alpha",
+            "nan",
+            "--temperature",
+            "inf",
+            "\n",
+        ]
+    ),
+    st.text(max_size=10),
+)
+SUBCOMMAND_LINES = st.tuples(
+    st.sampled_from(["search", "remove", "use", "status", "config", "frobnicate", ""]),
+    st.lists(_ARG_PIECES, max_size=8),
+).map(lambda t: " ".join([t[0], *t[1]]))
+
+
+@BOUNDED
+@given(SUBCOMMAND_LINES)
+def test_any_magic_line_is_a_result_or_one_usage_error(ip, tmp_path_factory, line):
+    """Whatever follows %rag: a result, or one UsageError line; no code runs (the working
+    directory stays empty) and the knowledge base keeps its documents."""
+    import contextlib
+    import io
+    import os
+
+    from IPython.core.error import UsageError
+
+    before = ip.user_ns["hkb"].chunks
+    here = tmp_path_factory.mktemp("cwd")
+    previous = os.getcwd()
+    os.chdir(here)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            _line(ip, line)
+    except UsageError as exc:
+        assert "\n" not in str(exc)
+    finally:
+        os.chdir(previous)
+        ip.magics_manager.registry["RagMagics"].current = "default"
+    assert list(here.iterdir()) == []
+    assert ip.user_ns["hkb"].chunks.equals(before)
+
+
+@BOUNDED
+@given(st.lists(st.text(max_size=12), max_size=6))
+def test_options_split_the_posix_way_and_interpolate_names_only(ip, words):
+    """The %%rag options parser: each argument is what a POSIX shell gives, then only {name}
+    placeholders of user variables change."""
+    import shlex
+
+    from IPython.core.error import UsageError
+
+    magics = ip.magics_manager.registry["RagMagics"]
+    ip.user_ns["word"] = "pin"
+    line = " ".join(["--models", shlex.quote(" ".join(words)), "--kb", "hkb"])
+    try:
+        args = magics._parse(magics.rag.parser, line)
+    except UsageError as exc:
+        assert "\n" not in str(exc)
+        return
+    from ragnb._magic_parse import interpolate
+
+    assert args.models == interpolate(" ".join(words), ip.user_ns) and args.kb == "hkb"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["cells", "source", "cell_type", "metadata", "x"]), children
+        )
+    ),
+    max_leaves=20,
+)
+
+
+_NAMES = st.sampled_from(["a.md", "b.txt", "c.rst", "d.html", "e.ipynb", "f.py", "g.pdf", "h"])
+FILES = st.one_of(
+    st.tuples(_NAMES, st.binary(max_size=2000)),
+    st.tuples(_NAMES, st.text(max_size=2000).map(lambda t: t.encode("utf-8", "surrogatepass"))),
+    st.tuples(_NAMES, _JSON.map(lambda v: json.dumps(v).encode())),
+    st.tuples(
+        st.just("nb.ipynb"),
+        st.lists(_JSON, max_size=4).map(lambda cells: json.dumps({"cells": cells}).encode()),
+    ),
+    st.tuples(
+        st.sampled_from(["deep.ipynb", "deep.py"]),
+        st.integers(1, 5000).map(lambda n: ("[" * n + "]" * n).encode()),
+    ),
+    st.tuples(
+        st.just("deep.py"),
+        st.integers(1, 200_000).map(lambda n: ("x = " + "-" * n + "1").encode()),
+    ),
+    st.tuples(st.just("deep.html"), st.integers(1, 3000).map(lambda n: ("<div>" * n).encode())),
+)
+
+
+@BOUNDED
+@given(FILES)
+def test_any_file_loads_or_is_skipped_with_a_warning(tmp_path_factory, file):
+    """Random bytes, random nesting, random Unicode: a Document, or None with a LoaderWarning;
+    never an exception (one bad file must never stop a folder)."""
+    import warnings
+
+    from ragnb.corpus.loaders import LoaderWarning, load_file
+
+    name, content = file
+    path = tmp_path_factory.mktemp("files") / name
+    path.write_bytes(content)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        doc = load_file(path)
+    if doc is None:
+        assert any(issubclass(w.category, LoaderWarning) for w in caught)
+    else:
+        assert doc.sections and all(s.text.strip() for s in doc.sections)
+        doc.text.encode("utf-8")  # valid Unicode, ready to hash and store
