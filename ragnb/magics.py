@@ -844,7 +844,9 @@ class RagMagics(Magics):
             options["max_tokens"] = args.max_tokens
         kb = self.kb(args.kb)
         with _usage_errors():
-            pairs = self._pairs(args.data, args.kb)
+            # without --data the scorecard builds (and labels) its own pairs, whose references
+            # are never the sentence a prompt quotes
+            pairs = self._pairs(args.data, args.kb) if args.data else None
             card = ragnb.scorecard(
                 kb,
                 pairs,
