@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -160,7 +161,10 @@ def main() -> None:
     text = render(numbers, table, speed)
     print(text)
     if args.doc:
-        (ROOT / "docs" / "finetune-numbers.md").write_text(text)
+        doc = ROOT / "docs" / "finetune-numbers.md"
+        # bench_ovadia.py owns its own section of the page: keep it
+        kept = re.search(r"<!-- ovadia:start -->.*?<!-- ovadia:end -->", doc.read_text(), re.S)
+        doc.write_text(text.rstrip() + ("\n\n" + kept.group(0) + "\n" if kept else "\n"))
 
 
 def _md_table(df: pl.DataFrame) -> str:
