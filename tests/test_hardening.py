@@ -965,3 +965,200 @@ def test_any_file_loads_or_is_skipped_with_a_warning(tmp_path_factory, file):
     else:
         assert doc.sections and all(s.text.strip() for s in doc.sections)
         doc.text.encode("utf-8")  # valid Unicode, ready to hash and store
+
+
+# ---------------------------------------------------------------- the list on a real kernel
+
+NOTEBOOK_SETUP = r"""%load_ext ragnb
+import json, os, signal, pathlib
+import numpy as np, pandas as pd, polars as pl
+import ragnb
+from ragnb import KnowledgeBase
+kb = KnowledgeBase(embedder=None)
+kb.add(pl.DataFrame({"id": ["pin.md", "colour.md"], "text": [
+    "Set the pin code with the keypad. The pin is four digits.",
+    "Colour \x1b[31mred\x1b[0m text \x1b]0;pwned title\x07 for the pin."]}), id="id")
+%rag use kb
+v = ""
+pathlib.Path("docs").mkdir()
+pathlib.Path("docs/good.md").write_text("# Good\nThe valve is teal.")
+pathlib.Path("docs/deep.py").write_text("x = " + "-" * 100_000 + "1")
+pathlib.Path("docs/cells.ipynb").write_text(json.dumps({"cells": [1, 2]}))
+kb.save("saved")
+def corrupt(name, change):
+    import shutil
+    shutil.copytree("saved", name)
+    change(pathlib.Path(name))
+    return name
+corrupt("reordered", lambda p: pl.read_parquet(p / "chunks.parquet").reverse()
+        .write_parquet(p / "chunks.parquet"))
+corrupt("listmanifest", lambda p: (p / "manifest.json").write_text("[1]"))
+def to_device(p):
+    (p / "bm25_vocab.json").unlink()
+    (p / "bm25_vocab.json").symlink_to("/dev/zero")
+corrupt("device", to_device)
+pathlib.Path("mine").mkdir()
+kb.save("mine/kb")
+pathlib.Path("mine/kb/notes.txt").write_text("precious")
+before = kb.chunks
+"""
+
+# (cell source, expected outcome, a word the one-line message must hold)
+HOSTILE_CELLS = [
+    ("""%rag search pin --where "{open('pwned1', 'w').write('y')}\"""", "usage", "where"),
+    ("""%%rag --where "{open('pwned2', 'w')}"\nWhat is the pin?""", "usage", "where"),
+    ("""%rag search pin --where "text.str.contains('e{2}') & nope\"""", "usage", "e{2}"),
+    ('%rag search pin --where "position > 1/0"', "usage", "constants"),
+    ('%rag search pin --where "' + "not " * 1000 + 'position > 1"', "usage", "characters"),
+    ('%rag search pin --where "' + "~" * 1500 + '(position > 1)"', "usage", "nested"),
+    ("""%rag search pin --where "text == 'a' * 100000000000\"""", "usage", "constants"),
+    ("""%rag search pin --where "text == 'a' * 3000000000\"""", "usage", "constants"),
+    ("%rag add v", "usage", "empty"),
+    ("%rag search 'unclosed", "usage", "could not read"),
+    ("%rag frobnicate", "usage", "not a subcommand"),
+    ("%rag remove nosuch.md", "usage", "nosuch.md"),
+    ("%rag load /nonexistent", "usage", "no knowledge base"),
+    ("%rag load reordered --name broken", "usage", "not a readable"),
+    ("%rag load listmanifest --name broken", "usage", "not a readable"),
+    ("%rag load device --name broken", "usage", "not a readable"),
+    ("%rag use 3x", "usage", "identifier"),
+    ("%rag search pin --alpha 2", "usage", "alpha"),
+    ("%%rag --alpha x\nWhat is the pin?", "usage", "alpha"),
+    ("%%rag --temperature nan\nWhat is the pin?", "usage", "finite"),
+    ("%%rag --temperature inf\nWhat is the pin?", "usage", "finite"),
+    ("%%rag --out 1bad\nWhat is the pin?", "usage", "variable name"),
+    ("%%rag --max-tokens 100000\nWhat is the pin?", "usage", "max_tokens="),
+    ("%rag save mine/kb", "usage", "did not write"),
+    (
+        "from ragnb.generate.llamacpp import LlamaCppBackend\n"
+        "_generate = LlamaCppBackend._generate\n"
+        "def _interrupting(self, tokens, params):\n"
+        "    for n, chunk in enumerate(_generate(self, tokens, params)):\n"
+        "        if n == 1:\n"
+        "            signal.raise_signal(signal.SIGINT)\n"
+        "        yield chunk\n"
+        "LlamaCppBackend._generate = _interrupting",
+        "ok",
+        "",
+    ),
+    ("%%rag --no-stream --max-tokens 64\nWhat is the pin?", "usage", "interrupted"),
+    ("LlamaCppBackend._generate = _generate", "ok", ""),
+    ('kb.add("")', "input", "empty"),
+    ('kb.add("   ")', "input", "empty"),
+    ('kb.add(pd.DataFrame([["a", "b"]], columns=["text", "text"]))', "input", "repeated"),
+    ('kb.add("lone \\ud800 surrogate")', "input", "surrogate"),
+    ('kb.add("fine text", id="bad\\udc80")', "input", "surrogate"),
+    ('kb.search("pin \\udcff")', "input", "surrogate"),
+    ("kb.remove(5)", "input", "strings"),
+    ('kb.search("pin", alpha="x")', "input", "alpha"),
+    ('kb.search("pin", weights="ab")', "input", "weights"),
+    (
+        'kb2 = KnowledgeBase(embedder=None).add("a", id="a", metadata={"year": 2020})\n'
+        'kb2.add("b", id="b", metadata={"year": "unknown"})',
+        "input",
+        "Int64",
+    ),
+    ('KnowledgeBase.load("reordered")', "input", "reordered"),
+    ('KnowledgeBase.load("listmanifest")', "input", "JSON object"),
+    ('KnowledgeBase.load("device")', "input", "regular file"),
+    ('kb.save(".")', "input", "not a saved knowledge base"),
+    ('kb.save("mine/kb")', "input", "did not write"),
+    (
+        "import io, torch, uuid\n"
+        "from ragnb.finetune.manifest import model_dir\n"
+        "class Payload:\n"
+        "    def __reduce__(self):\n"
+        "        return (io.open, (os.path.abspath('pwned3'), 'w'))\n"
+        "run = f'hostile-{uuid.uuid4().hex[:8]}'\n"
+        "(model_dir(run) / 'checkpoint').mkdir(parents=True)\n"
+        "torch.save(Payload(), model_dir(run) / 'checkpoint' / 'state.pt')\n"
+        "ragnb.finetune.train([('Q?', 'A.')], name=run, steps=2, resume=True, progress=False)",
+        "input",
+        "pickle",
+    ),
+]
+
+NOTEBOOK_CHECKS = r"""import threading, warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    added = KnowledgeBase(embedder=None).add("docs")
+table = get_ipython().run_line_magic("rag", "search colour --k 2")
+plain = get_ipython().display_formatter.format(table)[0]["text/plain"]
+errors = []
+def churn():
+    for i in range(30):
+        kb.add(f"filler {i} text", id=f"f{i}")
+        kb.remove(f"f{i}")
+def look():
+    for _ in range(200):
+        hit = kb.search("keypad", k=1, mode="bm25")
+        if hit["doc_id"][0] != "pin.md":
+            errors.append(hit["doc_id"][0])
+threads = [threading.Thread(target=churn), threading.Thread(target=look)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(json.dumps({
+    "pwned": sorted(p.name for p in pathlib.Path(".").glob("pwned*")),
+    "kept": kb.chunks.equals(before),
+    "reloaded": KnowledgeBase.load("saved").chunks.equals(before),
+    "notes": pathlib.Path("mine/kb/notes.txt").read_text(),
+    "folder_docs": sorted(added.chunks["doc_id"].unique()),
+    "skipped": sorted(str(w.message).split(":")[0] for w in caught),
+    "escapes": "\x1b" in plain or "\x07" in plain,
+    "thread_errors": errors,
+    "bm25_only": ragnb.RAG(KnowledgeBase(embedder=None).add("The valve is teal.", id="t"))
+        .ask("What colour is the valve?", max_tokens=4).mode,
+}))
+"""
+
+
+@pytest.mark.slow
+def test_hostile_inputs_on_a_real_kernel(tmp_path):
+    """The issue's list run as a notebook on a real Jupyter kernel: every bad input one line
+    (a UsageError on stderr from the magics, an InputError from Python), nothing runs that
+    was not asked for, nothing is lost or misaligned."""
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from ragnb import demo
+
+    sources = [NOTEBOOK_SETUP] + [c for c, _, _ in HOSTILE_CELLS] + [NOTEBOOK_CHECKS]
+    notebook = new_notebook(cells=[new_code_cell(source) for source in sources])
+    with demo.kernel_manager() as km:
+        client = NotebookClient(
+            notebook,
+            km=km,
+            timeout=300,
+            allow_errors=True,
+            resources={"metadata": {"path": str(tmp_path)}},
+        )
+        try:
+            client.execute()
+        finally:
+            km.shutdown_kernel()
+    setup, *cells, checks = notebook.cells
+    assert not [o for o in setup.outputs if o.output_type == "error"], setup.outputs
+
+    one_line_errors = 0
+    for cell, (source, expect, word) in zip(cells, HOSTILE_CELLS, strict=True):
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        stderr = "".join(o.text for o in cell.outputs if o.get("name") == "stderr")
+        lines = [ln for ln in stderr.splitlines() if ln.strip()]
+        if expect == "ok":
+            assert not errors and not lines, (source, cell.outputs)
+            continue
+        if expect == "usage":  # the magic layer: one line on stderr, no traceback
+            assert not errors and len(lines) == 1, (source, cell.outputs)
+            assert lines[0].startswith("UsageError: ") and word in lines[0], (source, lines)
+        else:  # the Python API: one InputError with a one-line message
+            assert len(errors) == 1 and errors[0].ename == "InputError", (source, cell.outputs)
+            assert "\n" not in errors[0].evalue and word in errors[0].evalue, errors[0].evalue
+        one_line_errors += 1
+    assert one_line_errors == len([c for c in HOSTILE_CELLS if c[1] != "ok"])
+
+    report = json.loads(checks.outputs[-1].text)
+    assert report["pwned"] == []  # no code ran
+    assert report["kept"] and report["reloaded"] and report["notes"] == "precious"
+    assert report["folder_docs"] == ["deep.py", "good.md"]  # the bad notebook was skipped
+    assert any("cells.ipynb" in s for s in report["skipped"])
+    assert report["escapes"] is False and report["thread_errors"] == []
+    assert report["bm25_only"] == "bm25"
