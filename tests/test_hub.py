@@ -132,3 +132,13 @@ def test_fine_tuning_takes_a_cached_hub_gguf_as_base_by_its_id(hub, gguf):
     assert path.read_bytes()[:4] == b"GGUF"
     with pytest.raises(ModelError, match="served"):
         base_model("smollm2@http://127.0.0.1:9/v1")
+
+
+def test_a_model_fine_tuned_from_a_hub_id_gets_a_valid_default_name():
+    from ragnb.finetune import _auto_name
+    from ragnb.finetune.manifest import check_name
+
+    for base in ("bartowski/Qwen2.5-7B-Instruct-GGUF:Q4_K_M", "/models/x y.gguf", "smollm2-135m"):
+        name = _auto_name(base, {"engine": "torch"})
+        assert check_name(name) == name and "/" not in name
+    assert _auto_name("org/repo:Q4_K_M", {"engine": "torch"}).startswith("repo-Q4_K_M-torch-")

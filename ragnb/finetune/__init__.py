@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -65,7 +66,9 @@ def _fingerprint(base: str, engine: str, data_hash: str, hp: dict) -> dict:
 
 def _auto_name(base: str, fingerprint: dict) -> str:
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
-    return f"{base}-{fingerprint['engine']}-{digest[:10]}"
+    # a path or hub id ("org/repo:Q4_K_M") as a name: its last part, in the allowed letters
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", base.rsplit("/", 1)[-1]).strip("-._")[:50]
+    return f"{stem or 'model'}-{fingerprint['engine']}-{digest[:10]}"
 
 
 def train(
