@@ -595,17 +595,6 @@ def _manifest_number(manifest: dict, *keys: str) -> float | None:
     return None
 
 
-def _ready(kb: Any) -> None:
-    """Do the indexing work a knowledge base defers to its first search (embed the new chunks,
-    rebuild the BM25 matrix): ``kb.build()`` where the knowledge base has it."""
-    if hasattr(kb, "build"):
-        kb.build()
-        return
-    if kb.embedder is not None:
-        kb.embed(progress=False)
-    kb.search(kb.chunks["text"][0], k=1, mode="bm25")
-
-
 def _index_copy(kb: Any) -> Any:
     """Index the user's chunk texts into a fresh knowledge base with the same embedder, chunking
     and BM25 settings, until searchable: what indexing this corpus costs. No chunk is longer
@@ -622,23 +611,7 @@ def _index_copy(kb: Any) -> Any:
         disk_cache=False,
     )
     fresh.add(chunks.select("chunk_id", "title", "text"), id="chunk_id", text="text", title="title")
-    _ready(fresh)
-    return fresh
-
-
-def _working_copy(kb: Any) -> Any:
-    """An exact copy of `kb` (chunks, BM25, vectors) to add documents to: ``kb.copy()`` where
-    the knowledge base has it, else a save and load through a temporary folder."""
-    if hasattr(kb, "copy"):
-        return kb.copy()
-    import tempfile
-    from pathlib import Path
-
-    from ragnb.kb import KnowledgeBase
-
-    with tempfile.TemporaryDirectory(prefix="ragnb-scorecard-") as tmp:
-        kb.save(Path(tmp) / "kb")
-        return KnowledgeBase.load(Path(tmp) / "kb", embedder=kb.embedder)
+    return fresh.build(progress=False)
 
 
 def _corpus_size(kb: Any) -> CorpusSize:
@@ -761,8 +734,7 @@ def scorecard(
         kb.embedder.embed(["load the embedding model before timing"])  # a one-off, not indexing
     with measure() as index_cost:
         cost_kb = _index_copy(kb)
-    work = _working_copy(kb)
-    _ready(work)
+    work = kb.copy().build(progress=False)  # the user's kb stays as it is
     corpus = _corpus_size(work)
     rag = RAG(work, model=model)
     arms = ("rag", "finetuned", *(("extractive",) if extractive else ()))
@@ -776,10 +748,8 @@ def scorecard(
     update = None
     if new_docs is not None:
         with measure() as update_cost:
-            cost_kb.add(new_docs)
-            _ready(cost_kb)
-        work.add(new_docs)
-        _ready(work)
+            cost_kb.add(new_docs).build(progress=False)
+        work.add(new_docs).build(progress=False)
         after = _corpus_size(work)
         update = Update(update_cost.seconds, after.docs - corpus.docs, after.chunks - corpus.chunks)
     for split, questions in by_split.items():
