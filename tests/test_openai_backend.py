@@ -241,6 +241,7 @@ class Scripted(http.server.BaseHTTPRequestHandler):
     status = 500
     delay = 0.0
     fail_first = 0  # answer `status` this many times, then succeed
+    sse: bytes = b""  # the raw body of a streamed chat answer
     calls: list[str] = []
 
     def log_message(self, *args):
@@ -267,6 +268,11 @@ class Scripted(http.server.BaseHTTPRequestHandler):
         failing = not self.fail_first or len(type(self).calls) <= self.fail_first
         if self.path.endswith("/tokenize"):
             self._send(404, {"error": "not here"})
+        elif self.sse and self.path.endswith("/chat/completions"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(self.sse)  # then close: no Content-Length, no chunking
         elif self.status != 200 and failing:
             self._send(
                 self.status, {"error": {"message": "scripted failure"}}, {"Retry-After": "0"}
@@ -295,6 +301,35 @@ def scripted():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+def test_server_sent_events_in_other_dialects_parse_alike(scripted):
+    def event(**fields) -> bytes:
+        return b"data:" + json.dumps(fields).encode() + b"\r\n\r\n"
+
+    def delta(text: str, finish=None) -> dict:
+        return {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]}
+
+    body = (
+        b": keepalive\r\n\r\n"  # mlx_lm.server, during prefill
+        + b"event: message\r\nid: 1\r\n"
+        + event(**delta("Six"))
+        + b": keepalive\n\n"
+        + event(**delta(" months"))
+        + event(**delta(".", "stop"))
+        + event(choices=[], usage={"prompt_tokens": 40, "completion_tokens": 3})
+        + b"data: [DONE]\n\n"
+    )
+    base, _ = scripted(status=200, sse=body)
+    backend = load(Served("scripted", base_url=base))
+    chunks = list(backend.stream("How long?", SamplingParams(max_tokens=16)))
+    assert "".join(c.text for c in chunks) == "Six months."
+    last = chunks[-1]
+    assert (last.finish_reason, last.generation_tokens, last.prompt_tokens) == ("stop", 3, 40)
+
+    cut, _ = scripted(status=200, sse=event(**delta("Six")))  # ends without [DONE]
+    with pytest.raises(ModelError, match="mid-answer"):
+        list(load(Served("scripted", base_url=cut)).stream("How long?"))
 
 
 def test_a_500_answer_is_one_line_with_the_servers_message(scripted, kb):
