@@ -13,7 +13,8 @@
 3. Run the four arms (base, base+rag, finetuned, finetuned+rag) through ragnb.compare on the
    first --limit questions of each split: train (seen in training), paraphrase (the same facts
    reworded, same order), new_facts (added to the KB after training); --splits can add heldout
-   (manual facts not trained on). An answer is right when it contains the reference fact.
+   (manual facts not trained on). An answer is right when it states the reference fact
+   (ragnb.evaluate.matches_reference: whole words, numbers by value).
 
 Prints a Markdown table and writes it, with the timings, to benchmarks/results/finetune/ and
 (with --doc) to docs/finetune-numbers.md. Measures; it does not tune anything towards a result.
@@ -124,7 +125,9 @@ def main() -> None:
     speed = results.group_by("arm", maintain_order=True).agg(
         pl.col("latency_s").mean().alias("mean latency (s)"),
         pl.col("tokens_per_s").mean().alias("mean tokens/s"),
+        # an uncited answer is never valid; precision: cited passages that support the answer
         pl.col("valid_citations").mean().alias("valid citations"),
+        pl.col("citation_precision").mean().alias("citation precision"),
     )
     n = {
         s: results.filter((pl.col("split") == s) & (pl.col("arm") == "base")).height for s in splits
@@ -190,7 +193,7 @@ Made by `{numbers["command"]}` on {numbers["created"]} ({numbers["machine"]}, a 
 shared with other jobs: load average {numbers["load_average_at_end"][0]} at the end, so times are
 upper bounds). Model {numbers["model"]}; corpus: the made-up Skymere manual (`ragnb.datasets`).
 
-## Accuracy: share of answers containing the reference fact
+## Accuracy: share of answers stating the reference fact (`ragnb.evaluate.matches_reference`)
 
 Questions per split: {header}. "train" = the questions trained on; "paraphrase" = the same facts
 asked in other words; "new_facts" = facts in documents added to the knowledge base after
