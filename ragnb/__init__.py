@@ -21,6 +21,8 @@ _EXPORTS = {
     "KnowledgeBase": "ragnb.kb",
     "RAG": "ragnb.rag",
     "Answer": "ragnb.answer",
+    "Chat": "ragnb.chat",
+    "provenance": "ragnb.records",
     "compare": "ragnb.evaluate.compare",
     "explore": "ragnb.widgets",
     "scorecard": "ragnb.evaluate.scorecard",
@@ -32,6 +34,8 @@ __all__ = [  # classes and functions, then submodules
     "KnowledgeBase",
     "RAG",
     "Answer",
+    "Chat",
+    "provenance",
     "compare",
     "explore",
     "scorecard",
@@ -48,11 +52,13 @@ __all__ = [  # classes and functions, then submodules
 
 if TYPE_CHECKING:  # pragma: no cover
     from ragnb.answer import Answer
+    from ragnb.chat import Chat
     from ragnb.evaluate.compare import compare
+    from ragnb.evaluate.scorecard import scorecard
     from ragnb.generate.models import list_models
     from ragnb.kb import KnowledgeBase
     from ragnb.rag import RAG
-    from ragnb.evaluate.scorecard import scorecard
+    from ragnb.records import provenance
     from ragnb.widgets import explore
 
 
