@@ -4,4 +4,5 @@ import sys
 
 from ragnb.evaluate.retrieval import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing this module (doctest discovery, say) runs nothing
+    sys.exit(main())
