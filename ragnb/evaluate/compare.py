@@ -316,7 +316,8 @@ def _row(question: Question, arm: str, model: str, answer: Any, retrieved: bool)
 
 def accuracy(df: pl.DataFrame, by: Sequence[str] = ("arm",)) -> pl.DataFrame:
     """Per arm (and any other `by` columns): the share of answers stating the reference, the
-    share citing anything, and the mean citation precision over the answers that cite.
+    share citing anything, the mean citation precision over the answers that cite, and the
+    share citing the reference's document with a supporting passage.
 
     >>> df = pl.DataFrame({"arm": ["base", "base"], "contains_reference": [True, False]})
     >>> accuracy(df)["accuracy"].to_list()
@@ -330,6 +331,8 @@ def accuracy(df: pl.DataFrame, by: Sequence[str] = ("arm",)) -> pl.DataFrame:
         columns.append(pl.col("cited").cast(pl.Float64).mean().alias("cited"))
     if "citation_precision" in df.columns:
         columns.append(pl.col("citation_precision").mean().alias("citation_precision"))
+    if "right_source" in df.columns:
+        columns.append(pl.col("right_source").cast(pl.Float64).mean().alias("right_source"))
     return df.group_by(list(by), maintain_order=True).agg(columns)
 
 
