@@ -80,7 +80,7 @@ def test_splitter_keeps_a_citation_after_the_stop_with_its_sentence():
 
 
 def test_numbers_and_names_are_normalised_for_comparison():
-    assert numbers("Three AA cells, 1,200 mAh and v3.2 [4].") == ["3", "1200", "3.2"]
+    assert numbers("Three AA cells, 1,200 mAh, v3.2 and the S3 [4].") == ["3", "1200", "3.2"]
     assert names("It pairs with the Nimbus S3, not the Crew.") == ["Nimbus", "S3", "Crew"]
 
 

@@ -73,6 +73,13 @@ _DECLINE = re.compile(
     re.IGNORECASE,
 )
 _ITEM_MARKER = re.compile(r"^\s*(?:[-*+\u2022]\s+|\d{1,3}[.)]\s+)")
+# Talk about the prompt itself, not claims: "passage number is 1", "(Power › The Mast)" labels a
+# model copied from the context. Its numbers are passage numbers, not facts to check.
+_PROMPT_TALK = re.compile(
+    r"\b(?:passages?|context|source)\s+(?:number\s+)?(?:is\s+|was\s+)?\d+\b"
+    r"|\([^()\n]*\u203a[^()\n]*\)",
+    re.IGNORECASE,
+)
 
 
 def empty_support() -> pl.DataFrame:
@@ -143,7 +150,9 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
     window_words, window_numbers = _windows(pool, candidates)
 
     spans = [s for s in sentences(text) if strip_markers(s.text).strip(" .")]
-    cleaned = [_ITEM_MARKER.sub("", strip_markers(s.text)).strip() for s in spans]
+    cleaned = [
+        _PROMPT_TALK.sub("", _ITEM_MARKER.sub("", strip_markers(s.text))).strip() for s in spans
+    ]
     has_dense = pool.embedder is not None and pool.vectors is not None and bool(candidates)
     if has_dense and cleaned:
         answer_vectors = embed(pool.embedder, cleaned)  # (n_answer_sentences, dim)

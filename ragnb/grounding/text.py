@@ -4,7 +4,7 @@ Evidence selection and attribution both ask "how much of A is in B?"; they ask i
 three things:
 
     content_words("The Mast runs for 52 hours.")  -> ['mast', 'run', '52', 'hour']
-    numbers("Three AA cells, 1,200 mAh, v3.2")     -> ['3', '1200', '3.2']
+    numbers("Three AA cells, 1,200 mAh, E-47")     -> ['3', '1200', '47']
     names("It pairs with the Nimbus S3 console.")  -> ['Nimbus', 'S3']
 
 Words are lower-cased and stemmed (Snowball, through PyStemmer, which bm25s already needs), so
@@ -83,12 +83,14 @@ def content_words(text: str) -> list[str]:
 def numbers(text: str) -> list[str]:
     """The numbers written in `text`, normalised, in order (spelled-out ones up to twenty too).
 
-    >>> numbers("Three AA cells, 1,200 mAh, firmware v3.2 and 19 days.")
-    ['3', '1200', '3.2', '19']
+    >>> numbers("Three AA cells, 1,200 mAh, error E-47, the S3, v3.2 and 19 days.")
+    ['3', '1200', '47', '3.2', '19']
     """
     text = strip_markers(text)
     found: list[tuple[int, str]] = []
-    for match in re.finditer(r"\d+(?:[,.]\d+)*", text):
+    # A digit glued to a letter is part of a name ("S3"): names() compares those. A version
+    # ("v3.2") is a number.
+    for match in re.finditer(r"(?:(?<=\bv)|(?<![A-Za-z]))\d+(?:[,.]\d+)*", text):
         value = match.group(0).rstrip(".,")
         if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", value):
             value = value.replace(",", "")  # a thousands separator, not a list
