@@ -122,7 +122,7 @@ def context_blocks(passages: Sequence[Passage]) -> str:
 
 
 def build_messages(
-    question: str, passages: Sequence[Passage] | None, demonstration: str | None = "fixed"
+    question: str, passages: Sequence[Passage] | None, demonstration: str | None = None
 ) -> Messages:
     """The chat messages for `question`: with numbered `passages`, or closed-book when None.
 
@@ -202,7 +202,7 @@ def fit_prompt(
     context_length: int,
     max_tokens: int,
     margin: int = MARGIN_TOKENS,
-    demonstration: str | None = "fixed",
+    demonstration: str | None = None,
 ) -> FittedPrompt:
     """The largest prompt for `question` that leaves `max_tokens` + `margin` free in the window.
 

@@ -158,7 +158,7 @@ class RAG:
         context: str = "evidence",
         abstain: str = "auto",
         answer_mode: str = "generate",
-        demonstration: str | None = "fixed",
+        demonstration: str | None = None,
         grounding: GroundingSettings | None = None,
         min_score: float | None = None,
         rerank: Any = None,
@@ -184,8 +184,9 @@ class RAG:
                 sentences are still checked and flagged in ``answer.support``).
             answer_mode: "generate" (the model answers) or "extractive" (the best evidence
                 sentence and its citation, no model at all).
-            demonstration: the worked exchange in the prompt: "fixed" (a made-up kettle, never
-                your text), None, or "first_sentence" (the old one, quoting passage 1).
+            demonstration: the worked exchange in the prompt: None (none: measured best on
+                Skymere), "fixed" (a made-up kettle, never your text) or "first_sentence" (the
+                old one, quoting passage 1; kept for comparison).
             grounding: weights and thresholds (:class:`ragnb.grounding.GroundingSettings`).
             min_score, rerank: passed to ``kb.search``: drop weak hits (on the mode's scale,
                 see SearchSettings), re-score the fused candidates. When no hit survives and

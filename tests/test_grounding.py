@@ -197,7 +197,7 @@ def test_a_grounded_answer_records_support_citations_and_timings(rag):
     assert answer.timings["evidence_ms"] > 0 and answer.timings["verify_ms"] > 0
     shown = [int(n) for n in re.findall(r"^\[(\d+)\]", answer.prompt, re.MULTILINE)]
     assert shown and set(shown) <= set(range(1, answer.hits.height + 1))
-    assert "Tilda kettle" in answer.prompt and "Quote the first sentence" not in answer.prompt
+    assert "Quote the first sentence" not in answer.prompt  # no corpus text in a worked example
 
 
 @pytest.mark.slow

@@ -55,7 +55,7 @@ def test_context_block_labels_with_title_and_heading_without_repeating_the_title
 
 def test_messages_number_the_passages_and_closed_book_has_no_context():
     passages = [Passage("A", "", "One is 1.5 units. More."), Passage("B", "", "two")]
-    system, demo_q, demo_a, user = build_messages("Q?", passages)
+    system, demo_q, demo_a, user = build_messages("Q?", passages, demonstration="fixed")
     assert system == {"role": "system", "content": RAG_INSTRUCTIONS}
     # The worked exchange is about a made-up kettle, never the user's text (#11).
     assert demo_q["role"] == "user" and DEMO_QUESTION in demo_q["content"]
@@ -64,7 +64,7 @@ def test_messages_number_the_passages_and_closed_book_has_no_context():
     assert user["content"] == (
         "Context:\n[1] (A) One is 1.5 units. More.\n\n[2] (B) two\n\nQuestion: Q?" + CITE_REMINDER
     )
-    bare = build_messages("Q?", passages, demonstration=None)
+    bare = build_messages("Q?", passages)  # the default: no worked exchange
     assert [m["role"] for m in bare] == ["system", "user"] and bare[1] == user
     nothing = build_messages("Q?", [])  # nothing to cite: no demonstration, no reminder
     assert len(nothing) == 2 and CITE_REMINDER not in nothing[1]["content"]
