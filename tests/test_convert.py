@@ -16,13 +16,13 @@ from ragnb.generate.convert import (
     conversion_info,
     gemma3_config,
     gemma3_name,
-    hf_name,
     llama_config,
     mlx_folder,
-    unpermute_rows,
     validate_gguf,
 )
 from ragnb.generate.models import resolve_model
+from ragnb.generate.tensor_names import PER_BLOCK, TOP_LEVEL, gguf_name, hf_name, to_gguf_rows
+from ragnb.generate.tensor_names import to_hf_rows as unpermute_rows
 
 PROMPT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
 
@@ -42,6 +42,27 @@ def test_unpermute_inverts_llamacpp_permute(n_heads):
     hf = rng.integers(0, 2**32, size=(n_heads * 64, 18), dtype=np.uint32)
     assert np.array_equal(unpermute_rows(llamacpp_permute(hf, n_heads), n_heads), hf)
     assert not np.array_equal(llamacpp_permute(hf, n_heads), hf)
+
+
+@pytest.mark.parametrize("n_heads", [1, 3, 9])
+def test_gguf_and_hf_row_orders_round_trip(n_heads):
+    # generate.convert reads with to_hf_rows, finetune.export writes with to_gguf_rows
+    rows = np.arange(n_heads * 64 * 3, dtype=np.float32).reshape(n_heads * 64, 3)
+    assert np.array_equal(to_gguf_rows(rows, n_heads), llamacpp_permute(rows, n_heads))
+    assert np.array_equal(unpermute_rows(to_gguf_rows(rows, n_heads), n_heads), rows)
+    assert np.array_equal(to_gguf_rows(unpermute_rows(rows, n_heads), n_heads), rows)
+
+
+def test_gguf_and_hf_names_round_trip():
+    gguf = [f"blk.7.{kind}.weight" for kind in PER_BLOCK] + [f"{k}.weight" for k in TOP_LEVEL]
+    for name in gguf + ["blk.0.attn_q.scales"]:
+        assert gguf_name(hf_name(name)) == name
+    assert gguf_name("model.layers.1.mlp.up_proj.weight.lora_b") == "blk.1.ffn_up.weight.lora_b"
+    assert hf_name(gguf_name("model.layers.2.self_attn.o_proj.biases")) == (
+        "model.layers.2.self_attn.o_proj.biases"
+    )
+    with pytest.raises(ValueError, match="no llama.cpp tensor"):
+        gguf_name("model.layers.0.self_attn.rotary_emb.inv_freq")
 
 
 def test_tensor_names():

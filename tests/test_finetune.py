@@ -125,14 +125,6 @@ def test_dataset_keeps_the_users_split_and_marks_origin():
 # ---------------------------------------------------------------------------- pure pieces
 
 
-def test_gguf_permutation_is_undone_by_the_mlx_converter():
-    from ragnb.generate.convert import unpermute_rows
-
-    rows = np.arange(9 * 64 * 3, dtype=np.float32).reshape(9 * 64, 3)  # 9 heads of 64 rows
-    assert np.array_equal(unpermute_rows(export.gguf_rope_permute(rows, 9), 9), rows)
-    assert not np.array_equal(export.gguf_rope_permute(rows, 9), rows)
-
-
 def test_tensor_names_follow_llama_cpp():
     key = "base_model.model.model.layers.12.mlp.down_proj.lora_B.weight"
     assert export.gguf_tensor_name(key) == "blk.12.ffn_down.weight.lora_b"

@@ -17,35 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-# HF module name -> llama.cpp tensor stem
-GGUF_NAMES = {
-    "self_attn.q_proj": "attn_q",
-    "self_attn.k_proj": "attn_k",
-    "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output",
-    "mlp.gate_proj": "ffn_gate",
-    "mlp.up_proj": "ffn_up",
-    "mlp.down_proj": "ffn_down",
-}
+from ragnb.generate.tensor_names import gguf_name, to_gguf_rows
+
 _PEFT_KEY = re.compile(r"layers\.(\d+)\.(self_attn\.\w+_proj|mlp\.\w+_proj)\.lora_([AB])\.weight$")
-
-
-def gguf_rope_permute(rows: np.ndarray, n_head: int) -> np.ndarray:
-    """Reorder the rows of a q/k projection from HF's half-split RoPE order to GGUF's
-    interleaved order (the permutation llama.cpp's converter applies), per head.
-
-    Within each head of size d, HF keeps rows [x0..x(d/2-1), y0..y(d/2-1)]; GGUF wants
-    [x0, y0, x1, y1, ...].
-
-    >>> gguf_rope_permute(np.arange(4).reshape(4, 1), n_head=1).ravel().tolist()
-    [0, 2, 1, 3]
-    """
-    n_out = rows.shape[0]
-    return (
-        rows.reshape(n_head, 2, n_out // n_head // 2, *rows.shape[1:])
-        .swapaxes(1, 2)
-        .reshape(rows.shape)
-    )
 
 
 def gguf_tensor_name(peft_key: str) -> str:
@@ -55,9 +29,9 @@ def gguf_tensor_name(peft_key: str) -> str:
     'blk.3.attn_q.weight.lora_a'
     """
     match = _PEFT_KEY.search(peft_key)
-    if not match or match[2] not in GGUF_NAMES:
+    if not match:
         raise ValueError(f"no llama.cpp tensor for PEFT key {peft_key!r}")
-    return f"blk.{match[1]}.{GGUF_NAMES[match[2]]}.weight.lora_{match[3].lower()}"
+    return gguf_name(f"model.layers.{match[1]}.{match[2]}.weight.lora_{match[3].lower()}")
 
 
 def adapter_tensors(
@@ -69,9 +43,9 @@ def adapter_tensors(
         name = gguf_tensor_name(key)
         array = np.asarray(value, dtype=np.float32)
         if name.endswith(".lora_b") and ".attn_q." in name:
-            array = gguf_rope_permute(array, n_head)
+            array = to_gguf_rows(array, n_head)
         elif name.endswith(".lora_b") and ".attn_k." in name:
-            array = gguf_rope_permute(array, n_head_kv)
+            array = to_gguf_rows(array, n_head_kv)
         out[name] = np.ascontiguousarray(array)
     return out
 

@@ -37,59 +37,11 @@ from ragnb._config import cache_dir
 from ragnb.errors import INSTALL as INSTALLS
 from ragnb.errors import ModelError, require
 from ragnb.generate._gguf import Header, read_header, tensor_nbytes, type_name
+from ragnb.generate.tensor_names import PER_BLOCK, hf_name, to_hf_rows
 
 INSTALL = INSTALLS["mlx"]
 # GGUF tensor types mx.load turns into MLX arrays; K-quants (Q4_K, Q6_K...) are not among them.
 MLX_GGUF_TYPES = {"F32", "F16", "Q4_0", "Q4_1", "Q8_0"}
-
-# GGUF tensor names -> Hugging Face (mlx-lm) names, for the llama architecture.
-TOP_LEVEL = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
-PER_BLOCK = {
-    "attn_q": "self_attn.q_proj",
-    "attn_k": "self_attn.k_proj",
-    "attn_v": "self_attn.v_proj",
-    "attn_output": "self_attn.o_proj",
-    "ffn_gate": "mlp.gate_proj",
-    "ffn_up": "mlp.up_proj",
-    "ffn_down": "mlp.down_proj",
-    "attn_norm": "input_layernorm",
-    "ffn_norm": "post_attention_layernorm",
-}
-
-
-def hf_name(gguf_name: str) -> str:
-    """The Hugging Face name of a GGUF tensor.
-
-    >>> hf_name("blk.3.attn_q.scales")
-    'model.layers.3.self_attn.q_proj.scales'
-    >>> hf_name("token_embd.weight")
-    'model.embed_tokens.weight'
-    """
-    parts = gguf_name.split(".")
-    if parts[0] == "blk":
-        _, block, kind, suffix = parts
-        if kind not in PER_BLOCK:
-            raise ModelError(f"unsupported tensor {gguf_name!r} for the MLX conversion")
-        return f"model.layers.{block}.{PER_BLOCK[kind]}.{suffix}"
-    kind, suffix = parts
-    if kind not in TOP_LEVEL:
-        raise ModelError(f"unsupported tensor {gguf_name!r} for the MLX conversion")
-    return f"{TOP_LEVEL[kind]}.{suffix}"
-
-
-def unpermute_rows(w, n_heads: int):
-    """Undo llama.cpp's q/k row permutation: per head, GGUF rows hold the two rotary halves
-    interleaved (a0, b0, a1, b1); Hugging Face keeps them apart (a0, a1, b0, b1).
-
-    Works on any array whose first axis is the output rows (weights, scales, biases).
-
-    >>> import numpy as np
-    >>> unpermute_rows(np.arange(8), n_heads=2).tolist()
-    [0, 2, 1, 3, 4, 6, 5, 7]
-    """
-    rows = w.shape[0]
-    half = rows // n_heads // 2
-    return w.reshape(n_heads, half, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 def _scalar(value: Any) -> Any:
@@ -276,9 +228,9 @@ def _llama_weights(path: Path, step) -> tuple[dict, dict]:
     converted = {}
     for name, tensor in weights.items():
         if ".attn_q." in name:
-            tensor = unpermute_rows(tensor, config["num_attention_heads"])
+            tensor = to_hf_rows(tensor, config["num_attention_heads"])
         elif ".attn_k." in name:
-            tensor = unpermute_rows(tensor, config["num_key_value_heads"])
+            tensor = to_hf_rows(tensor, config["num_key_value_heads"])
         converted[hf_name(name)] = tensor
         step()
     return converted, config
