@@ -67,7 +67,7 @@ def tokens(text: str) -> list[Token]:
     """Words (lower case) and numbers (as values) of `text`, punctuation and symbols dropped.
 
     >>> tokens("It's 1.50 s, not 11.5 s")
-    ["it's", 1.5, 's', 'not', 11.5, 's']
+    ['it', 1.5, 's', 'not', 11.5, 's']
     """
     text = str(text).lower()
     # Unicode minus, dashes, typographic apostrophes and no-break spaces vary between models.
@@ -75,7 +75,8 @@ def tokens(text: str) -> list[Token]:
     out: list[Token] = []
     for match in _TOKEN.finditer(text):
         if match.group("word"):
-            out.append(match.group("word").strip("'"))
+            word = match.group("word").strip("'")
+            out.append(word[:-2] if word.endswith("'s") else word)  # "Bay's" states "Bay"
         else:
             out.append(_number(match.group("number")))
     return [t for t in out if t != ""]
