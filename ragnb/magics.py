@@ -35,7 +35,7 @@ from traitlets import Bool, CFloat, CInt, Enum, TraitError, Unicode
 
 from ragnb import _html
 from ragnb._magic_parse import interpolate
-from ragnb.errors import RagnbError
+from ragnb.errors import RagnbError, one_line
 from ragnb.retrieve.settings import FUSIONS, MODES, SearchSettings
 
 SUBCOMMANDS = {
@@ -58,10 +58,6 @@ SUBCOMMANDS = {
 # ---------------------------------------------------------------- error translation
 
 
-def _one_line(message: object) -> str:
-    return " ".join(str(message).split())
-
-
 @contextlib.contextmanager
 def _usage_errors() -> Iterator[None]:
     """Turn the errors a user can fix (library errors, bad settings) into a one-line
@@ -69,7 +65,7 @@ def _usage_errors() -> Iterator[None]:
     try:
         yield
     except (RagnbError, TraitError) as exc:
-        raise UsageError(_one_line(exc)) from None
+        raise UsageError(one_line(str(exc))) from None
 
 
 # ---------------------------------------------------------------- small display objects
@@ -657,7 +653,7 @@ class RagMagics(Magics):
             pairs += [("model", f"{self.model} -> {ref.name} ({where})")]
             pairs += [("backend", f"{self.backend} -> {choose_backend(self.backend, ref)}")]
         except RagnbError as exc:
-            pairs += [("model", f"{self.model}: {_one_line(exc)}"), ("backend", self.backend)]
+            pairs += [("model", f"{self.model}: {one_line(str(exc))}"), ("backend", self.backend)]
         return _key_value_display("ragnb status", pairs)
 
     def _cmd_models(self, rest: str):

@@ -21,18 +21,13 @@ import polars as pl
 import traitlets
 
 from ragnb._html import esc
-from ragnb.errors import INSTALL, InputError, RagnbError, require
+from ragnb.errors import INSTALL, InputError, RagnbError, one_line, require
 from ragnb.filters import parse_where
 from ragnb.retrieve.settings import DEFAULT_ALPHA, DEFAULT_FUSION, FUSIONS, MODES, SearchSettings
 from ragnb.widgets.render import composition_html, hits_html, number, wrap
 
 K_MAX = 50
 _SEARCHED = ("k", "mode", "fusion", "alpha")  # the traits SearchSettings checks
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 class ExplorerState(traitlets.HasTraits):
@@ -124,7 +119,7 @@ class ExplorerState(traitlets.HasTraits):
                 hits = self.kb.search(self.query, settings=self.settings())
                 self.searches += 1
             except (RagnbError, pl.exceptions.PolarsError) as exc:
-                error = str(exc) if isinstance(exc, RagnbError) else _one_line(exc)
+                error = one_line(exc)
             finally:
                 self.searching = False
         self.hits, self.error = hits, error
@@ -387,7 +382,7 @@ class Explorer:
             self.answer = stream.answer
             self._show_answer(self.answer, cancelled=self._cancel.is_set())
         except Exception as exc:  # a background thread has nobody to raise to: show it
-            self.answer_status.value = f'<span class="ragnb-error">{esc(_one_line(exc))}</span>'
+            self.answer_status.value = f'<span class="ragnb-error">{esc(one_line(exc))}</span>'
         finally:
             if stream is not None:
                 try:
