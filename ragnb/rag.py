@@ -125,7 +125,7 @@ class RAG:
         self._active: AnswerStream | None = None
 
     def __repr__(self) -> str:
-        chunks = "no kb" if self.kb is None else f"{_kb_size(self.kb)} chunks"
+        chunks = "no kb" if self.kb is None else f"{len(self.kb)} chunks"
         return f"RAG({chunks}, model={self.model_name!r}, backend={self.backend_name!r})"
 
     @property
@@ -321,7 +321,7 @@ class RAG:
                 "this RAG has no knowledge base: create it with RAG(kb), "
                 "or ask with use_retrieval=False"
             )
-        if _kb_size(self.kb) == 0:
+        if len(self.kb) == 0:
             raise EmptyIndexError(
                 "the knowledge base is empty (0 chunks): add documents with kb.add(path_or_texts) "
                 "first, or ask with use_retrieval=False"
@@ -331,11 +331,6 @@ class RAG:
 def _check_choice(name: str, value: Any, choices: tuple) -> None:
     if value not in choices:
         raise InputError(f"unknown {name} {value!r}: use one of {', '.join(map(repr, choices))}")
-
-
-def _kb_size(kb) -> int:
-    chunks = getattr(kb, "chunks", None)
-    return chunks.height if chunks is not None else len(kb)
 
 
 class AnswerStream:

@@ -197,7 +197,7 @@ class Explorer:
         self.k = widgets.IntSlider(
             value=s.k,
             min=1,
-            max=min(K_MAX, max(1, _n_chunks(kb))),
+            max=min(K_MAX, max(1, len(kb))),
             description="k",
             continuous_update=False,
         )
@@ -286,7 +286,9 @@ class Explorer:
     def _show_searching(self, change) -> None:
         # The search blocks the kernel; this message reaches the page before it starts.
         if change["new"]:
-            pending = _pending_embeddings(self.state.kb) if self.state.mode != "bm25" else 0
+            pending = (
+                self.state.kb.status()["pending_embeddings"] if self.state.mode != "bm25" else 0
+            )
             note = f" (embedding {pending} chunks first)" if pending else ""
             self.status.value = f'<span class="muted">searching…{note}</span>'
 
@@ -436,19 +438,6 @@ class Explorer:
         bundle["text/plain"] = repr(self)
         bundle["text/html"] = self.to_html()
         return bundle
-
-
-def _pending_embeddings(kb: Any) -> int:
-    status = getattr(kb, "status", None)
-    try:
-        return int(status().get("pending_embeddings", 0)) if callable(status) else 0
-    except (TypeError, ValueError, AttributeError):
-        return 0
-
-
-def _n_chunks(kb: Any) -> int:
-    chunks = getattr(kb, "chunks", None)
-    return chunks.height if chunks is not None else K_MAX
 
 
 def explore(
