@@ -382,3 +382,17 @@ def test_the_picture_shows_counts_intervals_winners_and_escapes_everything():
     text = repr(card)
     assert "pairs auto-built" in text and all(aspect in text for aspect in ASPECTS)
     assert "&lt;" not in text  # plain text is not HTML
+
+
+def test_an_extractive_arm_gets_its_own_column_and_bars():
+    base = _measurements()
+    extra = [_row("extractive", "train", i, i < 9) for i in range(12)]
+    answers = pl.concat([base.answers, pl.DataFrame(extra, schema=ANSWER_SCHEMA)])
+    m = _measurements(arms=("rag", "finetuned", "extractive"), answers=answers)
+    df = table(m)
+    assert df.columns == ["aspect", "rag", "finetuning", "extractive", "how_measured"]
+    primary = df.row(ASPECTS.index("primary goal"), named=True)["extractive"]
+    assert "9/12 (75%)" in primary
+    html = Scorecard(df, m)._repr_html_()
+    assert "9/12 · 75%" in html and html.count('class="fill"') >= 3 * 3
+    assert "extractive:" in repr(Scorecard(df, m))
