@@ -68,6 +68,40 @@ def _usage_errors() -> Iterator[None]:
         raise UsageError(one_line(str(exc))) from None
 
 
+# ---------------------------------------------------------------- options shared by commands
+
+# The search options of %%rag and %rag search, declared once (IPython's magic_arguments).
+_SEARCH_OPTIONS = [
+    argument("--k", type=int, default=None, help="Chunks to retrieve (default: RagMagics.top_k)."),
+    argument("--mode", default=None, help="Retrieval mode: bm25, dense or hybrid."),
+    argument("--fusion", default=None, help="Hybrid fusion: rrf or convex."),
+    argument("--alpha", type=float, default=None, help="Weight of dense in convex fusion, 0..1."),
+    argument(
+        "--where",
+        default=None,
+        help="Filter on chunk columns, e.g. 'pl.col(\"year\") > 2020' (parsed, never run).",
+    ),
+]
+
+
+def _search_arguments(func):
+    """Add the search options to a magic_arguments parser, in their listed order."""
+    for option in reversed(_SEARCH_OPTIONS):
+        func = option(func)
+    return func
+
+
+@magic_arguments(name="rag search")
+@argument("-h", "--help", action="store_true", help="Show this help.")
+@argument("--no-interpolate", action="store_true", help="Keep {name} in the arguments as is.")
+@argument("query", nargs="*", help="The query: the rest of the line.")
+@_search_arguments
+@argument("--kb", default=None, help="Named knowledge base (default: the current one).")
+@argument("--out", default=None, help="Also store the hits DataFrame in this user variable.")
+def _search_options():
+    """show the retrieved chunks for a query, with per-retriever ranks"""
+
+
 # ---------------------------------------------------------------- small display objects
 
 
@@ -215,15 +249,7 @@ class RagMagics(Magics):
 
     @magic_arguments()
     @argument("-h", "--help", action="store_true", help="Show this help.")
-    @argument("--k", type=int, default=None, help="Chunks to retrieve (default: RagMagics.top_k).")
-    @argument("--mode", default=None, help="Retrieval mode: bm25, dense or hybrid.")
-    @argument("--fusion", default=None, help="Hybrid fusion: rrf or convex.")
-    @argument("--alpha", type=float, default=None, help="Weight of dense in convex fusion, 0..1.")
-    @argument(
-        "--where",
-        default=None,
-        help="Filter on chunk columns, e.g. 'pl.col(\"year\") > 2020' (parsed, never run).",
-    )
+    @_search_arguments
     @argument("--model", default=None, help="Model name, GGUF path or fine-tuned model name.")
     @argument("--backend", default=None, help="auto, llamacpp or mlx.")
     @argument(
@@ -609,16 +635,7 @@ class RagMagics(Magics):
         )
 
     def _cmd_search(self, rest: str):
-        parser = self._sub_parser("search")
-        parser.add_argument("query", nargs="*")
-        parser.add_argument("--k", type=int, default=None)
-        parser.add_argument("--mode", default=None)
-        parser.add_argument("--fusion", default=None)
-        parser.add_argument("--alpha", type=float, default=None)
-        parser.add_argument("--where", default=None)
-        parser.add_argument("--kb", default=None)
-        parser.add_argument("--out", default=None, help="store the hits DataFrame in a variable")
-        args = self._sub_args(parser, rest)
+        args = self._sub_args(_search_options.parser, rest)
         if args is None:
             return None
         query = " ".join(args.query).strip()  # already interpolated, argument by argument
