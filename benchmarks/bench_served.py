@@ -39,11 +39,12 @@ TOPICS = ["the console", "the sensors", "the display", "the batteries", "the ale
 
 
 def start_server(gguf: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    """llama-cpp-python's server on a free local port with one thread; waits for /v1/models."""
+    """llama-cpp-python's server (as ragnb.generate.serve starts it) on a free local port,
+    one thread; waits for /v1/models."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf)]
+    command = [sys.executable, "-m", "ragnb.generate.serve", "--model", str(gguf)]
     command += ["--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--n_threads", "1", "--n_threads_batch", "1"]
     server = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -150,7 +151,8 @@ def main() -> None:
     info = machine()
     text = (
         f"`python benchmarks/bench_served.py --runs {args.runs} --max-tokens {args.max_tokens}`: "
-        f"SmolLM2-135M Q4_1, llama-cpp-python's server (`python -m llama_cpp.server`, 1 thread) "
+        f"SmolLM2-135M Q4_1, llama-cpp-python's server (`python -m ragnb.generate.serve`, "
+        f"1 thread) "
         f"vs llama.cpp in this process (1 thread), both through `rag.ask(stream=True)` (k=4, "
         f"bm25), greedy; a new question per pair of runs, arms interleaved ABBA; "
         f"{info['cpus']} CPUs, load average {info['load_avg_1m']} at the start. Same text in "

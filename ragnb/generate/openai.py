@@ -163,6 +163,7 @@ class OpenAIBackend(Backend):
         else:
             self._model_id = served.model
         entry = next((e for e in entries if e.get("id") == self._model_id), {})
+        self._llama_cpp = False  # set when the server shows llama.cpp's own endpoints
         self._context = served.context_length or self._server_context(entry) or DEFAULT_CONTEXT
         self.model_name = served.name
         self.default_stop = () if served.endpoint == "chat" else PLAIN_STOP
@@ -185,6 +186,7 @@ class OpenAIBackend(Backend):
             props = self._client.get_json("/props", root=True)
         except ModelError:
             return None
+        self._llama_cpp = isinstance(props, dict)
         settings = props.get("default_generation_settings", {}) if isinstance(props, dict) else {}
         n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
         return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
@@ -239,6 +241,10 @@ class OpenAIBackend(Backend):
             "seed": seed,
             "stream": self.served.stream,
         }
+        if self._llama_cpp or self._counter == "/extras/tokenize":
+            # llama.cpp's servers penalise repeats by default (1.1), which ragnb's sampling
+            # (and its local backends) never do: greedy is greedy, and "[1]" can be cited
+            body["repeat_penalty"] = 1.0
         stops = [*params.stop, *self.default_stop][:MAX_SERVER_STOPS]
         if stops:
             body["stop"] = stops
