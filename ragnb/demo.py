@@ -1,6 +1,6 @@
 """Run the demo notebook headless on a real Jupyter kernel and print its answers.
 
-    python -m ragnb.demo                      # runs notebooks/demo.ipynb
+    python -m ragnb.demo                      # runs the demo notebook shipped in the package
     python -m ragnb.demo path/to/other.ipynb --save executed.ipynb
 
 The notebook is executed by nbclient on an ipykernel that runs this very Python (a kernelspec
@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from jupyter_client.manager import KernelManager
     from nbformat import NotebookNode
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "demo.ipynb"
+# inside the package, so an installed ragnb runs its demo from any folder
+NOTEBOOK = Path(__file__).resolve().with_name("demo.ipynb")
 KERNEL_NAME = "ragnb-python"
 
 
