@@ -258,3 +258,18 @@ def test_compare_hands_its_filter_to_the_search_of_the_rag_arms():
     kb = ragnb.KnowledgeBase(embedder=None).add(MANUAL, id="kettle")
     with pytest.raises(InputError, match="unable to find column"):
         ragnb.compare("Why?", kb=kb, mode="bm25", where=pl.col("no_such_column") == 1)
+
+
+@pytest.mark.slow
+def test_the_extractive_arm_answers_with_a_retrieved_sentence():
+    kb = ragnb.KnowledgeBase(embedder=None).add(MANUAL, id="kettle")
+    questions = pl.DataFrame(
+        {"question": ["How often should the Skylark be descaled?"], "answer": ["6 weeks"]}
+    )
+    df = ragnb.compare(questions, kb=kb, mode="bm25", max_tokens=24, extractive=True)
+    assert df["arm"].to_list() == ["base", "base+rag", "extractive"]
+    extractive = df.row(2, named=True)
+    # no model wrote it: the answer is a sentence of the manual, cited
+    sentence = extractive["answer"].split("[")[0].strip().rstrip(".")
+    assert sentence and sentence in MANUAL
+    assert extractive["cited"] and extractive["contains_reference"]
