@@ -306,23 +306,6 @@ def test_disk_cache_spares_embedding_in_a_new_knowledge_base(tmp_path, monkeypat
     )
 
 
-def test_vector_cache_merges_shards_and_survives_damage(tmp_path):
-    from ragnb.retrieve import cache as cache_module
-    from ragnb.retrieve.cache import VectorCache
-
-    store = VectorCache("x", folder=tmp_path)
-    keys = [bytes([i]) * 20 for i in range(cache_module.MERGE_AFTER + 3)]
-    for i, key in enumerate(keys):
-        store.put([key], np.full((1, 3), i, dtype=np.float32))
-    assert len(list(tmp_path.glob("*.keys.npy"))) < cache_module.MERGE_AFTER
-    reader = VectorCache("x", folder=tmp_path)  # another process
-    assert [v[0] for v in reader.get(keys)] == list(range(len(keys)))
-    assert reader.get([b"z" * 20]) == [None]
-    (tmp_path / "broken.keys.npy").write_bytes(b"garbage")
-    with pytest.warns(UserWarning, match="damaged embedding cache shard"):
-        assert VectorCache("x", folder=tmp_path).get(keys[:1])[0][0] == 0
-
-
 # ---------------------------------------------------------------- searching
 
 

@@ -13,7 +13,6 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from ragnb import datasets
-from ragnb._magic_parse import interpolate
 
 pytestmark = pytest.mark.slow
 
@@ -61,16 +60,6 @@ def run_cell_output(ip, capfd, source: str) -> tuple[object, str]:
     result = ip.run_cell(source)
     out, err = capfd.readouterr()
     return result, out + err
-
-
-# ---------------------------------------------------------------- interpolation (pure)
-
-
-def test_interpolate_replaces_known_names_and_keeps_unknown_ones():
-    ns = {"part": "Mast", "n": 3, "_hidden": "no"}
-    assert interpolate("Is the {part} rated {n}?", ns) == "Is the Mast rated 3?"
-    assert interpolate("{missing} and {_hidden} stay", ns) == "{missing} and {_hidden} stay"
-    assert interpolate("{{part}} {part.x} {0}", ns) == "{part} {part.x} {0}"
 
 
 # ---------------------------------------------------------------- subcommands
