@@ -156,8 +156,7 @@ def main() -> None:
         f"vs llama.cpp in this process (1 thread), both through `rag.ask(stream=True)` (k=4, "
         f"bm25), greedy; a new question per pair of runs, arms interleaved ABBA; "
         f"{info['cpus']} CPUs, load average {info['load_avg_1m']} at the start. Same text in "
-        f"both arms in {sum(same)} of {len(same)} pairs (the server samples with its own "
-        f"defaults, e.g. repeat_penalty).\n\n{table}\n"
+        f"both arms in {sum(same)} of {len(same)} pairs.\n\n{table}\n"
     )
     write_result(
         "served",

@@ -168,6 +168,15 @@ def test_a_prompt_that_cannot_fit_the_stated_window_fails_before_sending(served_
     assert "64 tokens" in one_line(error.value)
 
 
+def test_the_environment_names_the_server_and_its_key(served_url, kb, monkeypatch):
+    monkeypatch.setenv("RAGNB_BASE_URL", served_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
+    rag = ragnb.RAG(kb, model="smollm2")
+    assert rag.model == Served("smollm2", base_url=served_url)
+    assert rag.model.api_key == "sk-local" and "sk-local" not in repr(rag.model)
+    assert rag.backend.name == "openai"  # llama-cpp-python's server ignores the key
+
+
 def test_served_model_strings_and_bad_specs():
     served = resolve_model("smollm2@http://127.0.0.1:9/v1")
     assert served.format == "served" and served.name == "smollm2@127.0.0.1:9"
