@@ -19,6 +19,7 @@ from ragnb.grounding import (
     sentences,
     split_sentences,
 )
+from ragnb.grounding.support import off_topic
 from ragnb.grounding.text import names, numbers
 from ragnb.kb import KnowledgeBase
 from ragnb.prompt import build_messages
@@ -155,6 +156,12 @@ def test_a_number_from_the_wrong_passage_is_not_support(pool):
     # 19 days is in a passage, but about the console: the Mast's evidence does not hold it.
     row = attribution("The Mast keeps running for 19 days in complete darkness [2].", pool)
     assert not row["supported"] and "number 19" in row["reason"]
+
+
+def test_a_question_about_something_no_passage_mentions_is_off_topic(pool):
+    price = score_evidence("How much does the Mast cost?", HITS, embedder=None, settings=LEXICAL)
+    assert off_topic(price) == ["much", "cost"]  # the passages name the Mast, not a price
+    assert off_topic(pool) == []
 
 
 def test_grounding_settings_reject_bad_values():

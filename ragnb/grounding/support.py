@@ -265,6 +265,9 @@ def abstention(support: pl.DataFrame, pool: EvidencePool, raw_text: str) -> str 
     settings = pool.settings
     if pool.top_score < settings.min_evidence:
         return f"no passage matches the question well (best evidence {pool.top_score:.2f})"
+    asked = off_topic(pool)
+    if asked and pool.top_score < settings.min_evidence_off_topic:
+        return f"no passage mentions {' or '.join(asked)}"
     if support.height == 0:
         return "the model gave no answer" if not raw_text.strip() else "nothing to check"
     if declines(raw_text) and not support["supported"].any():
@@ -274,6 +277,26 @@ def abstention(support: pl.DataFrame, pool: EvidencePool, raw_text: str) -> str 
         reasons = [r for r in support.filter(~pl.col("supported"))["reason"].to_list() if r]
         return reasons[0] if reasons else "no sentence of the answer is supported"
     return None
+
+
+def off_topic(pool: EvidencePool) -> list[str]:
+    """The question's words other than names when no passage sentence holds any of them: the
+    passages name the product but not what is asked about it ("How much does the S3 cost?"
+    over a manual that never mentions a price). [] when some sentence holds one.
+
+    The words are returned as the question spells them, for the abstention's reason.
+    """
+    named = {w for name in names(pool.question) for w in content_words(name)}
+    spelled = {}
+    for word in re.findall(r"[^\W_]+", pool.question):
+        for stem in content_words(word):
+            if stem not in named:
+                spelled.setdefault(stem, word)
+    if not spelled:
+        return []
+    if any(stem in s.words for s in pool.sentences for stem in spelled):
+        return []
+    return list(spelled.values())
 
 
 def extract(pool: EvidencePool) -> tuple[str, pl.DataFrame]:
