@@ -8,8 +8,10 @@ invalid, never silently kept.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +81,52 @@ def empty_citations() -> pl.DataFrame:
     return pl.DataFrame(schema={c: schema[c] for c in CITATION_COLUMNS})
 
 
+@dataclass(eq=False)
+class Timings(Mapping):
+    """How long an answer took and what it cost. Read fields as attributes
+    (``answer.timings.total_ms``) or as a mapping (``answer.timings["total_ms"]``,
+    ``dict(answer.timings)``); a new timing is one more field here.
+
+    >>> t = Timings(total_ms=12.5, generation_tokens=3)
+    >>> t.total_ms, t["generation_tokens"], t.get("first_token_ms")
+    (12.5, 3, None)
+    """
+
+    retrieval_ms: float = 0.0  # the search (and query expansion)
+    evidence_ms: float = 0.0  # choosing the evidence sentences shown to the model
+    verify_ms: float = 0.0  # checking each answer sentence against the passages
+    first_token_ms: float | None = None  # None: no token was generated
+    total_ms: float = 0.0  # from the call to the finished answer
+    prompt_tokens: int = 0
+    generation_tokens: int = 0
+    tokens_per_s: float = 0.0
+    truncated_context: bool = False  # passages were dropped to fit the context window
+    context_chunks: int = 0  # passages in the prompt
+    finish_reason: str | None = None  # "stop", "length" or "cancelled"
+
+    @classmethod
+    def of(cls, value: Timings | Mapping[str, Any]) -> Timings:
+        """`value` as Timings (a mapping of some of the fields: the others keep defaults)."""
+        return value if isinstance(value, Timings) else cls(**value)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in _TIMING_FIELDS:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_TIMING_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_TIMING_FIELDS)
+
+    def __repr__(self) -> str:
+        return f"Timings({dict(self)!r})"
+
+
+_TIMING_FIELDS = tuple(f.name for f in dataclasses.fields(Timings))
+
+
 @dataclass
 class Answer:
     """What ``RAG.ask`` returns.
@@ -89,7 +137,8 @@ class Answer:
         citations: one row per valid cited block: number, chunk_id, doc_id, source, title, text.
         invalid_citations: cited numbers that name no block the model was given.
         hits: the retrieved chunks (kb.search's DataFrame; empty for closed-book answers).
-        timings: retrieval_ms, first_token_ms, total_ms, prompt_tokens, generation_tokens,
+        timings: a :class:`Timings` (also readable as a dict): retrieval_ms, evidence_ms,
+            verify_ms, first_token_ms, total_ms, prompt_tokens, generation_tokens,
             tokens_per_s, truncated_context (bool), context_chunks (blocks in the prompt),
             finish_reason ("stop", "length" or "cancelled").
         prompt: the exact prompt the model completed.
@@ -118,7 +167,7 @@ class Answer:
     citations: pl.DataFrame
     invalid_citations: list[int]
     hits: pl.DataFrame
-    timings: dict[str, Any]
+    timings: Timings
     prompt: str
     model: str
     backend: str
@@ -131,6 +180,9 @@ class Answer:
     expansion: Any = None
     standalone_question: str | None = None
     _uid: str = field(default_factory=lambda: uuid.uuid4().hex[:8], repr=False, compare=False)
+
+    def __post_init__(self):
+        self.timings = Timings.of(self.timings)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (DataFrames as lists of row dicts)."""
@@ -159,12 +211,12 @@ class Answer:
         parts = [
             f"{self.model} via {self.backend}",
             "closed-book" if self.closed_book else f"{self.mode} retrieval",
-            f"retrieval {t.get('retrieval_ms', 0):.0f} ms",
-            f"first token {t.get('first_token_ms') or 0:.0f} ms",
-            f"{t.get('tokens_per_s') or 0:.1f} tok/s",
-            f"{t.get('prompt_tokens', 0)}+{t.get('generation_tokens', 0)} tokens",
+            f"retrieval {t.retrieval_ms:.0f} ms",
+            f"first token {t.first_token_ms or 0:.0f} ms",
+            f"{t.tokens_per_s:.1f} tok/s",
+            f"{t.prompt_tokens}+{t.generation_tokens} tokens",
         ]
-        if t.get("truncated_context"):
+        if t.truncated_context:
             parts.append("context truncated to fit the window")
         return " · ".join(parts)
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import polars as pl
 
-from ragnb.answer import Answer, parse_citations, resolve_citations
+from ragnb.answer import Answer, Timings, parse_citations, resolve_citations
 from ragnb.errors import EmptyIndexError, InputError, check_unicode
 from ragnb.generate.base import Backend, GenerationChunk, SamplingParams
 from ragnb.generate.openai import with_base_url
@@ -442,21 +442,19 @@ class AnswerStream:
         tps = last.generation_tps if last else 0.0
         if not tps and self._first_at and tokens > 1 and ended > self._first_at:
             tps = (tokens - 1) / (ended - self._first_at)
-        timings = {
-            "retrieval_ms": job.retrieval_ms,
-            "evidence_ms": job.evidence_ms,
-            "verify_ms": verify_ms,
-            "first_token_ms": (self._first_at - self._gen_started) * 1000
-            if self._first_at
-            else None,
-            "total_ms": (ended - job.started) * 1000,
-            "prompt_tokens": job.fitted.prompt_tokens,
-            "generation_tokens": tokens,
-            "tokens_per_s": tps,
-            "truncated_context": job.fitted.truncated,
-            "context_chunks": max(job.shown, default=0),
-            "finish_reason": (last.finish_reason if last else None) or "cancelled",
-        }
+        timings = Timings(
+            retrieval_ms=job.retrieval_ms,
+            evidence_ms=job.evidence_ms,
+            verify_ms=verify_ms,
+            first_token_ms=(self._first_at - self._gen_started) * 1000 if self._first_at else None,
+            total_ms=(ended - job.started) * 1000,
+            prompt_tokens=job.fitted.prompt_tokens,
+            generation_tokens=tokens,
+            tokens_per_s=tps,
+            truncated_context=job.fitted.truncated,
+            context_chunks=max(job.shown, default=0),
+            finish_reason=(last.finish_reason if last else None) or "cancelled",
+        )
         return Answer(
             question=job.asked_as or job.question,
             text=text,

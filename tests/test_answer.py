@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import polars as pl
@@ -346,3 +347,18 @@ def test_a_real_extractive_answer_marks_its_evidence_in_its_chunk():
     assert f'<mark title="evidence">{esc(marked)}</mark>' in html
     assert html.count('class="ragnb-ok"') == 1 and "⚠" not in html
     assert f"[{row['number']}] Troubleshooting (troubleshooting.md) - cited, supports" in str(a)
+
+
+def test_timings_are_typed_and_still_read_as_a_mapping():
+    from ragnb.answer import Timings
+
+    a = answer("Boil it [1].", hits(["Boil the water."]))
+    t = a.timings
+    assert isinstance(t, Timings) and t.first_token_ms == 2.0 and t["tokens_per_s"] == 30.0
+    assert t.total_ms == 0.0 and t.get("finish_reason") is None  # not given: the default
+    assert set(dict(t)) == {f.name for f in dataclasses.fields(Timings)}
+    assert a.to_dict()["timings"]["context_chunks"] == 1
+    with pytest.raises(KeyError):
+        t["no_such_timing"]
+    with pytest.raises(TypeError):
+        Timings.of({"no_such_timing": 1})
