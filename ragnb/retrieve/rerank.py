@@ -98,12 +98,8 @@ def split_units(text: str) -> list[str]:
 
 
 def _sentences(text: str) -> list[str]:
-    try:
-        from ragnb.grounding.sentences import sentences
-    except ImportError:  # until ragnb.grounding lands: stops followed by a capital
-        import re
+    from ragnb.grounding.sentences import sentences
 
-        return [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])|\n\s*\n", text) if s.strip()]
     return [span.text for span in sentences(text)]
 
 
