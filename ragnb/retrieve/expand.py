@@ -38,6 +38,7 @@ import numpy as np
 import polars as pl
 
 from ragnb.errors import InputError
+from ragnb.retrieve.fuse import rrf
 from ragnb.retrieve.rerank import rerank_and_floor
 
 __all__ = ["EXPANSIONS", "Expansion", "expand", "expanded_search", "fuse_by_rank"]
@@ -185,12 +186,10 @@ def fuse_by_rank(lists: Sequence[Sequence[str]], k: float = RRF_K) -> list[tuple
     >>> fuse_by_rank([["A", "B", "C"], ["D", "A"]])
     [('A', 0.032522), ('D', 0.016393), ('B', 0.016129), ('C', 0.015873)]
     """
-    scores: dict[str, float] = {}
-    for ids in lists:
-        for rank, item in enumerate(ids, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-    order = sorted(scores.items(), key=lambda pair: -pair[1])  # sorted() is stable
-    return [(item, round(score, 6)) for item, score in order]
+    names = list(dict.fromkeys(item for ids in lists for item in ids))  # id -> row number
+    row = {item: n for n, item in enumerate(names)}
+    fused = rrf([np.array([row[item] for item in ids], dtype=np.int64) for ids in lists], k=k)
+    return [(names[r], round(float(s), 6)) for r, s in zip(fused.rows, fused.scores, strict=True)]
 
 
 def expanded_search(kb, expansion: Expansion, settings) -> pl.DataFrame:
