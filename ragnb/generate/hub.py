@@ -128,7 +128,7 @@ def _snapshot(repo: str, selector: str | None) -> Path:
     """The cached snapshot folder of `repo`; downloads what `selector` needs when online."""
     try:
         import huggingface_hub as hf
-        from huggingface_hub.errors import LocalEntryNotFoundError
+        from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
     except ImportError as exc:
         raise MissingDependencyError("huggingface_hub (for hub model ids)", INSTALL) from exc
     cache = hub_cache()
@@ -137,13 +137,15 @@ def _snapshot(repo: str, selector: str | None) -> Path:
         if selector is None or _has_selected(folder, selector):
             return folder
     except LocalEntryNotFoundError:
-        folder = None
+        pass
+    except HFValidationError as exc:
+        raise ModelError(f"{repo!r} is neither a file nor a valid hub id ({exc})") from exc
     if offline():
         missing = f"{repo}:{selector}" if selector else repo
         raise ModelError(
             f"model {missing!r} is not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE "
             f"is set: run `{download_command(repo, selector)}` (or `huggingface-cli download` "
-            f"with the same arguments) while online"
+            f"with the same arguments) while online; no local path of that name exists either"
         )
     return _download(hf, repo, selector, cache)
 
