@@ -188,6 +188,9 @@ class Client:
         tells the server to stop generating.
         """
         conn, response = self.request("POST", path, body)
+        if (response.getheader("Content-Type") or "").startswith("application/json"):
+            yield self._json(conn, response)  # a server that does not stream: one whole answer
+            return
         try:
             data: list[str] = []
             while True:

@@ -257,7 +257,7 @@ class Scripted(http.server.BaseHTTPRequestHandler):
     status = 500
     delay = 0.0
     fail_first = 0  # answer `status` this many times, then succeed
-    sse: bytes = b""  # the raw body of a streamed chat answer
+    sse: bytes | dict = b""  # the raw body of a streamed chat answer, or a JSON answer
     calls: list[str] = []
 
     def log_message(self, *args):
@@ -284,6 +284,8 @@ class Scripted(http.server.BaseHTTPRequestHandler):
         failing = not self.fail_first or len(type(self).calls) <= self.fail_first
         if self.path.endswith("/tokenize"):
             self._send(404, {"error": "not here"})
+        elif isinstance(self.sse, dict) and self.path.endswith("/chat/completions"):
+            self._send(200, self.sse)
         elif self.sse and self.path.endswith("/chat/completions"):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -342,6 +344,14 @@ def test_server_sent_events_in_other_dialects_parse_alike(scripted):
     assert "".join(c.text for c in chunks) == "Six months."
     last = chunks[-1]
     assert (last.finish_reason, last.generation_tokens, last.prompt_tokens) == ("stop", 3, 40)
+
+    whole = {  # a server that answers a streamed request with one JSON answer
+        "choices": [{"message": {"content": "Six months."}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 40, "completion_tokens": 3},
+    }
+    json_base, _ = scripted(status=200, sse=whole)
+    chunks = list(load(Served("scripted", base_url=json_base)).stream("How long?"))
+    assert "".join(c.text for c in chunks) == "Six months." and chunks[-1].generation_tokens == 3
 
     cut, _ = scripted(status=200, sse=event(**delta("Six")))  # ends without [DONE]
     with pytest.raises(ModelError, match="mid-answer"):

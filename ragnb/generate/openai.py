@@ -98,7 +98,7 @@ class Served:
     @property
     def name(self) -> str:
         """How the model is shown in answers and comparisons: "NAME@host:port"."""
-        return f"{self.model}@{urlsplit(self.base_url).netloc}"
+        return f"{self.model}@{urlsplit(self.base_url).netloc.rpartition('@')[2]}"
 
     @property
     def key(self) -> tuple:
