@@ -193,7 +193,8 @@ def test_an_absent_question_is_answered_with_the_documents_do_not_say(rag):
     assert answer.raw_text and answer.raw_text != answer.text  # the model's words are kept
     kept = rag.ask("How much does the Skymere S3 cost?", abstain="never")
     assert not kept.abstained and kept.text == kept.raw_text == answer.raw_text
-    assert kept.support.height >= 1 and not kept.support["supported"].all()
+    assert kept.support.height >= 1  # still checked, sentence by sentence
+    assert "cost" in answer.text  # the reason: no passage mentions a cost
 
 
 @pytest.mark.slow
