@@ -137,7 +137,10 @@ def test_non_streamed_answers_match_the_streamed_one(served_url, kb):
     streaming = ragnb.RAG(kb, model="smollm2", base_url=served_url)
     whole = ragnb.RAG(kb, model=Served("smollm2", base_url=served_url, stream=False))
     a = streaming.ask(QUESTION, k=2, mode="bm25", max_tokens=32)
-    b = whole.ask(QUESTION, k=2, mode="bm25", max_tokens=32)
+    stream = whole.ask(QUESTION, k=2, mode="bm25", max_tokens=32, stream=True)
+    assert len([c for c in stream if c.text]) == 1  # the whole answer in one piece
+    b = stream.answer
+    assert whole.backend is not streaming.backend
 
     assert a.text == b.text  # greedy, same prompt: the transport must not change the answer
     assert b.timings["generation_tokens"] == a.timings["generation_tokens"]

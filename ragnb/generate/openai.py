@@ -102,8 +102,17 @@ class Served:
 
     @property
     def key(self) -> tuple:
-        """What identifies this model for memoisation (the api key is not part of it)."""
-        return (self.model, self.base_url, self.endpoint, self.context_length, self.tokenizer)
+        """What identifies this model for memoisation (every field but the api key)."""
+        return (
+            self.model,
+            self.base_url,
+            self.endpoint,
+            self.context_length,
+            self.tokenizer,
+            self.timeout,
+            self.retries,
+            self.stream,
+        )
 
 
 def parse_served(text: str) -> Served | None:
