@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -38,9 +37,11 @@ from ragnb.corpus.loaders import LoaderWarning
 from ragnb.corpus.sources import (
     CHUNK_COLUMNS,
     CHUNK_SCHEMA,
+    check_joinable,
     chunk_rows,
     documents_from,
     index_text,
+    unique_ids,
 )
 from ragnb.errors import EmptyIndexError, InputError, check_unicode
 from ragnb.retrieve.bm25 import BM25Index, BM25Settings
@@ -62,6 +63,7 @@ from ragnb.retrieve.settings import (  # noqa: F401  (the defaults stay importab
     MODES,
     SearchSettings,
 )
+from ragnb.retrieve.where import WhereMasks
 
 __all__ = ["KnowledgeBase", "SearchSettings", "CHUNK_COLUMNS", "HIT_COLUMNS", "empty_hits"]
 
@@ -118,7 +120,7 @@ class KnowledgeBase:
         self._dense = DenseIndex(embedder, query_cache=query_cache, disk_cache=disk_cache)
         self._chunks = pl.DataFrame(schema=_SCHEMA)
         self._title_indexed = np.zeros(0, dtype=bool)  # is the title part of the indexed text
-        self._masks: OrderedDict[str, np.ndarray] = OrderedDict()  # where= masks; reset on change
+        self._masks = WhereMasks()  # where= row masks; cleared on every change
         self._lock = threading.RLock()  # around every change and every search (see _locked)
 
     # ------------------------------------------------------------------ views
@@ -220,22 +222,14 @@ class KnowledgeBase:
         docs, meta_frame = documents_from(
             source, text=text, id=id, title=title, metadata=metadata, reserved=_RESERVED
         )
-        ids = [d.doc_id for d in docs]
-        seen: set[str] = set()
-        dupes = sorted({i for i in ids if i in seen or seen.add(i)})
-        if dupes:
-            raise InputError(
-                f"document id {dupes[0]!r} appears twice in one add "
-                f"({len(dupes)} duplicated ids): make ids unique"
-            )
-        present = self._present(ids)
+        present = self._present(unique_ids(docs))
         if present and not replace:
             raise InputError(
                 f"document {sorted(present)[0]!r} is already in the knowledge base "
                 f"({len(present)} such ids): pass replace=True to update them"
             )
         frame, index_texts, flags = chunk_rows(docs, meta_frame, self.chunking)
-        self._check_schema(frame)  # before anything changes, so a failed add loses nothing
+        check_joinable(self._chunks, frame)  # before anything changes: a failed add loses nothing
         if frame.height == 0:
             warnings.warn(
                 "nothing was added: no text found in the input", LoaderWarning, stacklevel=2
@@ -251,24 +245,6 @@ class KnowledgeBase:
             return set()
         hits = self._chunks.get_column("doc_id").filter(self._chunks["doc_id"].is_in(ids))
         return set(hits.unique().to_list())
-
-    def _check_schema(self, frame: pl.DataFrame) -> None:
-        """InputError if a metadata column of the new rows has another type than the same
-        column already holds: polars would quietly turn an Int64 column into String after one
-        "unknown", and filters on it would then fail. Missing values (Null) and integer/float
-        widening are fine."""
-        for column in frame.columns:
-            if column in _SCHEMA or column not in self._chunks.columns:
-                continue
-            old, new = self._chunks.schema[column], frame.schema[column]
-            if old == new or pl.Null in (old, new) or (old.is_numeric() and new.is_numeric()):
-                continue
-            values = frame.get_column(column).drop_nulls()
-            example = f" such as {values[0]!r}" if len(values) else ""
-            raise InputError(
-                f"metadata column {column!r} holds {old} values, the new documents give {new}"
-                f"{example}: cast the new column to {old} (or use another column name)"
-            )
 
     @_locked
     def remove(self, doc_ids: str | Iterable[str]) -> KnowledgeBase:
@@ -350,7 +326,7 @@ class KnowledgeBase:
         other._dense = self._dense.copy()
         other._chunks = self._chunks  # polars frames are immutable: sharing is safe
         other._title_indexed = self._title_indexed.copy()
-        other._masks = OrderedDict(self._masks)
+        other._masks = self._masks.copy()
         other._lock = threading.RLock()
         return other
 
@@ -384,28 +360,14 @@ class KnowledgeBase:
     ) -> pl.DataFrame:
         """The `k` best chunks for `query`, best first, as a polars DataFrame.
 
-        Columns: rank, chunk_id, doc_id, source, title, heading, position, text, score,
-        bm25_rank, bm25_score, dense_rank, dense_score (null where a retriever did not return
-        the chunk), then metadata columns.
+        Columns (ragnb.retrieve.hits): rank, the chunk columns, score, each retriever's rank
+        and score (null where it did not return the chunk), its part of the score, then
+        metadata columns.
 
-        Args:
-            k: how many chunks (default DEFAULT_K, 5).
-            mode: "bm25", "dense" or "hybrid"; None means hybrid when there is an embedder,
-                else bm25.
-            fusion: "rrf" or "convex" (hybrid only; default DEFAULT_FUSION).
-            alpha: convex weight of dense in [0, 1] (default DEFAULT_ALPHA).
-            where: a polars expression over chunk columns, e.g. ``pl.col("year") > 2020``;
-                only rows where it is true are searched.
-            candidates: rows each retriever returns before fusion (default DEFAULT_CANDIDATES).
-            rrf_k, weights: RRF constant and (bm25, dense) weights.
-            min_score: drop hits below this score; bm25: the BM25 score, dense and hybrid: the
-                chunk's cosine to the query in [-1, 1], reranked: the rerank score.
-            rerank: re-score the best fused candidates (SearchSettings.rerank_candidates, at
-                least k): True for the offline sentence-level reranker, or a CrossEncoder path
-                or hub id (see ragnb.retrieve.rerank). Hits gain fused_rank, fused_score and
-                rerank_score; rank and score follow the new order.
-            settings: a :class:`SearchSettings` holding all of the above; arguments given
-                explicitly override its fields.
+        The options are the fields of :class:`SearchSettings` (see it for each): k (default
+        5), mode (None: hybrid when there is an embedder, else bm25), fusion, alpha, where (a
+        polars expression over chunk columns), candidates, rrf_k, weights, min_score, rerank.
+        `settings` holds them all; arguments given explicitly override its fields.
 
         k larger than the (filtered) corpus returns every row that matches; an empty knowledge
         base raises EmptyIndexError; an empty query or a bad setting raises InputError.
@@ -434,7 +396,7 @@ class KnowledgeBase:
             raise EmptyIndexError(
                 "the knowledge base holds no chunks: add documents first with kb.add(path_or_text)"
             )
-        mask = self._mask(s.where)
+        mask = self._masks.mask(self._chunks, s.where)
         if mask is not None and not mask.any():
             return empty_hits({c: t for c, t in self._chunks.schema.items() if c not in _SCHEMA})
 
@@ -466,35 +428,6 @@ class KnowledgeBase:
             self._dense.embedder,
             cosines=lambda: self._dense.vectors[rows] @ self._dense.query_vector(query),
         )
-
-    def _mask(self, where) -> np.ndarray | None:
-        """Rows where the filter expression is true (null counts as false)."""
-        if where is None:
-            return None
-        try:
-            key = where.meta.serialize(format="json")
-        except Exception:  # e.g. a Python function inside: fine, just not cached
-            key = None
-        if key is not None and key in self._masks:
-            return self._masks[key]
-        try:
-            series = self._chunks.select(where.alias("_where")).to_series()
-        except pl.exceptions.PolarsError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(
-                f"where= filter failed ({first}); columns: {', '.join(self._chunks.columns)}"
-            ) from None
-        if series.dtype != pl.Boolean or series.len() != len(self):
-            raise InputError(
-                f"where= must give one true/false per chunk, got {series.dtype} "
-                f"of length {series.len()}: compare a column, e.g. pl.col('year') > 2020"
-            )
-        mask = series.fill_null(False).to_numpy()
-        if key is not None:
-            self._masks[key] = mask  # same filter, same rows: the widgets re-run it per query
-            while len(self._masks) > 8:
-                self._masks.popitem(last=False)
-        return mask
 
     # ------------------------------------------------------------------ persistence
 

@@ -32,11 +32,13 @@ from ragnb.errors import InputError, check_unicode
 __all__ = [
     "CHUNK_COLUMNS",
     "CHUNK_SCHEMA",
+    "check_joinable",
     "check_metadata_names",
     "chunk_rows",
     "documents_from",
     "index_text",
     "is_dataframe",
+    "unique_ids",
 ]
 
 CHUNK_COLUMNS = ("chunk_id", "doc_id", "source", "title", "heading", "position", "text")
@@ -164,6 +166,38 @@ def chunk_rows(
     if meta_frame is not None and meta_frame.width and frame.height:
         frame = pl.concat([frame, meta_frame[np.asarray(doc_of_row)]], how="horizontal")
     return frame, index_texts, flags
+
+
+def unique_ids(docs: list[Document]) -> list[str]:
+    """The documents' ids; InputError when one appears twice (one add, one document per id)."""
+    ids = [d.doc_id for d in docs]
+    seen: set[str] = set()
+    dupes = sorted({i for i in ids if i in seen or seen.add(i)})
+    if dupes:
+        raise InputError(
+            f"document id {dupes[0]!r} appears twice in one add "
+            f"({len(dupes)} duplicated ids): make ids unique"
+        )
+    return ids
+
+
+def check_joinable(chunks: pl.DataFrame, frame: pl.DataFrame) -> None:
+    """InputError if a metadata column of the new rows `frame` has another type than the same
+    column of `chunks` holds: polars would quietly turn an Int64 column into String after one
+    "unknown", and filters on it would then fail. Missing values (Null) and integer/float
+    widening are fine."""
+    for column in frame.columns:
+        if column in CHUNK_SCHEMA or column not in chunks.columns:
+            continue
+        old, new = chunks.schema[column], frame.schema[column]
+        if old == new or pl.Null in (old, new) or (old.is_numeric() and new.is_numeric()):
+            continue
+        values = frame.get_column(column).drop_nulls()
+        example = f" such as {values[0]!r}" if len(values) else ""
+        raise InputError(
+            f"metadata column {column!r} holds {old} values, the new documents give {new}"
+            f"{example}: cast the new column to {old} (or use another column name)"
+        )
 
 
 def index_text(title: str, heading: str, text: str) -> str:
