@@ -129,13 +129,18 @@ def one_size(n: int) -> dict:
 
     latency = {}
     for mode in ("bm25", "dense", "hybrid"):
-        millis = []
+        millis, cpu = [], []
         for query in queries:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             kb.search(query, k=K, mode=mode)
             millis.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
         latency[mode] = {"p50_ms": round(percentile(millis, 50), 2)}
         latency[mode]["p95_ms"] = round(percentile(millis, 95), 2)
+        # CPU time of the search: what it costs on a quiet machine (wall time on a shared,
+        # busy VM mostly measures waiting for a core)
+        latency[mode]["cpu_p50_ms"] = round(percentile(cpu, 50), 2)
+        latency[mode]["cpu_p95_ms"] = round(percentile(cpu, 95), 2)
 
     with tempfile.TemporaryDirectory(dir=os.environ.get("RAGNB_SCALE_TMP")) as tmp:
         start = time.perf_counter()
@@ -228,15 +233,18 @@ def main() -> None:
                 "kb_memory_gib": round(fit(rows, lambda r: r["kb_memory_gib"], n), 2),
                 "peak_rss_gib": round(fit(rows, lambda r: r["peak_rss_gib"], n), 2),
                 "add_s": round(fit(rows, lambda r: r["add_s"], n), 1),
-                "hybrid_p95_ms": round(fit(rows, lambda r: r["latency"]["hybrid"]["p95_ms"], n), 1),
+                "hybrid_cpu_p95_ms": round(
+                    fit(rows, lambda r: r["latency"]["hybrid"]["cpu_p95_ms"], n), 1
+                ),
                 "save_s": round(fit(rows, lambda r: r["save_s"], n), 1),
                 "load_s": round(fit(rows, lambda r: r["load_s"], n), 1),
             }
         )
     limits = {
         "memory": limit(rows, lambda r: r["peak_rss_gib"], LAPTOP["memory_gib"]),
+        # CPU time: a laptop running this alone is not the shared VM the wall times come from
         "hybrid_p95": limit(
-            rows, lambda r: r["latency"]["hybrid"]["p95_ms"], LAPTOP["hybrid_p95_ms"]
+            rows, lambda r: r["latency"]["hybrid"]["cpu_p95_ms"], LAPTOP["hybrid_p95_ms"]
         ),
         "load": limit(rows, lambda r: r["load_s"], LAPTOP["load_s"]),
     }
@@ -256,14 +264,16 @@ def main() -> None:
         lines.append(
             f"| {r['chunks']:,} | {r['add_s']} | {r['kb_memory_gib']} | {r['peak_rss_gib']} | "
             + " | ".join(
-                f"{lat[m]['p50_ms']} / {lat[m]['p95_ms']}" for m in ("bm25", "dense", "hybrid")
+                f"{lat[m]['p50_ms']} / {lat[m]['p95_ms']} (CPU {lat[m]['cpu_p50_ms']} / "
+                f"{lat[m]['cpu_p95_ms']})"
+                for m in ("bm25", "dense", "hybrid")
             )
             + f" | {r['save_s']} | {r['load_s']} | {r['disk_gib']} |"
         )
     for e in extrapolated:
         lines.append(
             f"| {e['chunks']:,} (extrapolated) | {e['add_s']} | {e['kb_memory_gib']} | "
-            f"{e['peak_rss_gib']} | | | p95 {e['hybrid_p95_ms']} | {e['save_s']} | "
+            f"{e['peak_rss_gib']} | | | CPU p95 {e['hybrid_cpu_p95_ms']} | {e['save_s']} | "
             f"{e['load_s']} | |"
         )
     lines += [
