@@ -178,7 +178,12 @@ def main() -> None:
             f"{result['truly_supported_of_shown']} truly supported: **{p:.1%}** "
             f"(target >= {TARGET:.0%}).\n\n"
             f"Flagged as unsupported: {result['flagged_unsupported']}, of which "
-            f"{result['truly_unsupported_of_flagged']} truly unsupported.\n"
+            f"{result['truly_unsupported_of_flagged']} truly unsupported.\n\n"
+            "Shown as supported but not (the labeller's notes):\n\n"
+            + "".join(
+                f"- {w['answer_id']}:{w['i']} {w['note']}\n"
+                for w in result["shown_supported_but_not"]
+            )
         )
         print(md)
         write_result("support_precision", result, md)
