@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import polars as pl
 import pytest
@@ -306,11 +307,28 @@ def test_answers_without_support_show_as_before_and_tables_are_left_aligned():
     assert a.support.height == 0 and not a.abstained
     html = a._repr_html_()
     assert "not supported" not in html and "ragnb-added" not in html.split("</style>")[-1]
-    # JupyterLab's ".jp-RenderedHTMLCommon td {text-align: right}" has one class and one
-    # element; ragnb's rule needs more of either to win, and theme colours come from variables.
+    # JupyterLab right-aligns with ":not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td": two
+    # classes, one element. ragnb's left-aligning td rule must outrank it wherever it sits.
     style = html[: html.index('<div class="ragnb">')]
-    assert ".ragnb table th,.ragnb table td{" in style and "text-align:left" in style
+    left = [
+        selector.strip()
+        for selectors, body in re.findall(r"([^{}<>]+)\{([^}]*)\}", style)
+        if "text-align:left" in body
+        for selector in selectors.split(",")
+        if selector.strip().endswith("td")
+    ]
+    assert left and max(map(_specificity, left)) > _specificity(
+        ":not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td"
+    )
     assert "var(--jp-border-color2" in style and "var(--jp-ui-font-color2" in style
+
+
+def _specificity(selector: str) -> tuple[int, int]:
+    """(classes and pseudo-classes, elements) of a CSS selector without ids or attributes."""
+    inner = re.sub(r":not\(([^)]*)\)", r" \1", selector)  # :not() counts as its argument
+    classes = len(re.findall(r"[.:][\w-]+", inner))
+    elements = len(re.findall(r"(?:^|[\s>+~])([a-z][\w-]*)", inner))
+    return classes, elements
 
 
 def test_a_sentence_cited_to_the_wrong_passage_shows_both_in_words():
