@@ -604,3 +604,23 @@ def test_default_minilm_knowledge_base_end_to_end(tmp_path):
     assert back.embedder is not None and back.embedder.name == "all-MiniLM-L6-v2"
     assert back.search("remove limescale from the kettle", k=3).equals(hybrid)
     shutil.rmtree(tmp_path / "kb")
+
+
+def test_build_does_the_first_searchs_indexing_and_copy_is_independent():
+    embedder = HashEmbedder()
+    kb = KnowledgeBase(embedder=embedder, disk_cache=False).add(FAQ, text="body", id="doc_id")
+    assert kb.build() is kb
+    status = kb.status()
+    assert status["bm25"] == "ready" and status["pending_embeddings"] == 0
+    assert embedder.embedded == 4
+    twin = kb.copy()
+    assert embedder.embedded == 4  # the copy's vectors come along: nothing is embedded again
+    for mode in ("bm25", "dense", "hybrid"):
+        assert twin.search("descale the kettle", mode=mode).equals(
+            kb.search("descale the kettle", mode=mode)
+        )
+    twin.add("Brew oolong at ninety degrees.", id="oolong").remove("faq-3")
+    assert len(kb) == 4 and "faq-3" in kb.documents["doc_id"].to_list()
+    assert "oolong" not in kb.search("oolong ninety degrees", k=4)["doc_id"].to_list()
+    assert twin.search("oolong ninety degrees", k=1)["doc_id"].to_list() == ["oolong"]
+    assert kb.embedder is twin.embedder
