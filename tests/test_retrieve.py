@@ -294,3 +294,33 @@ def test_rank_bm25_is_optional_and_its_absence_names_the_extra(monkeypatch):
     index.add(["cats purr"])
     with pytest.raises(MissingDependencyError, match=r'pip install "ragnb\[rank-bm25\]"'):
         index.search("cat", depth=1)
+
+
+def test_dense_index_remembers_removed_vectors_and_round_trips_its_arrays():
+    from ragnb.retrieve.dense import DenseIndex
+
+    calls = []
+
+    def embed(texts):
+        calls.append(len(texts))
+        return np.array([[len(t), 1.0, t.count("a")] for t in texts], dtype=np.float32)
+
+    texts = ["a cat", "a dog sat", "bees"]
+    index = DenseIndex(embed)
+    index.add(texts)
+    assert index.embed(lambda rows: [texts[r] for r in rows]) == 3 and index.embedded == 3
+    before = index.search("a cat", depth=3)
+    index.keep(np.array([True, False, True]))  # drop "a dog sat"
+    index.add(["a dog sat"])  # the same text again: its vector is remembered
+    assert index.embed(lambda rows: pytest.fail("nothing should be embedded")) == 0
+    arrays = index.arrays()
+    assert set(arrays) == {"keys", "vectors", "embedded"} and arrays["vectors"].shape == (3, 3)
+    again = DenseIndex(None)
+    again.restore(arrays, name="callable")
+    assert again.embedded == 3 and again.name == "callable"
+    assert np.array_equal(again.vectors, index.vectors)
+    with pytest.raises(InputError, match="'callable', which is not loaded"):
+        again.search("a cat", depth=1)
+    assert sorted(index.search("a cat", depth=3)[1].tolist()) == sorted(before[1].tolist())
+    with pytest.raises(ValueError, match="do not match"):
+        DenseIndex(None).restore({**arrays, "embedded": arrays["embedded"][:2]})
