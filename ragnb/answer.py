@@ -218,6 +218,8 @@ class Answer:
         ]
         if t.truncated_context:
             parts.append("context truncated to fit the window")
+        if t.finish_reason == "length":
+            parts.append(f"stopped at the {t.generation_tokens}-token limit (max_tokens): cut off")
         return " · ".join(parts)
 
     def __str__(self) -> str:
@@ -316,23 +318,22 @@ def _added(row: dict[str, Any]) -> list[int]:
     return list(dict.fromkeys(n for n in numbers if n is not None and n not in own))
 
 
-def _place(text: str, sentences: list[str]) -> list[tuple[int, int]] | None:
-    """Where each sentence lies in `text`, in order (whitespace may differ); None when one
+def _place(text: str, sentences: list[str]) -> list[tuple[int, int] | None]:
+    """Where each sentence lies in `text`, in order (whitespace may differ); None for one that
     cannot be found, e.g. a splitter that rewrote it.
 
-    >>> _place("One [1].\\nTwo  three.", ["One [1].", "Two three."])
-    [(0, 8), (9, 20)]
+    >>> _place("One [1].\\nTwo  three.", ["One [1].", "Four.", "Two three."])
+    [(0, 8), None, (9, 20)]
     """
-    spans, cursor = [], 0
+    spans: list[tuple[int, int] | None] = []
+    cursor = 0
     for sentence in sentences:
         words = sentence.split()
-        if not words:
-            return None
-        found = re.compile(r"\s+".join(map(re.escape, words))).search(text, cursor)
-        if found is None:
-            return None
-        spans.append(found.span())
-        cursor = found.end()
+        found = (
+            re.compile(r"\s+".join(map(re.escape, words))).search(text, cursor) if words else None
+        )
+        spans.append(found.span() if found else None)
+        cursor = found.end() if found else cursor
     return spans
 
 
@@ -390,8 +391,12 @@ def _linked(answer: Answer, text: str, anchor: str, bad: set[int]) -> str:
     return "".join(out).replace("\n", "<br>")
 
 
-def _sentence_html(answer: Answer, row: dict[str, Any], anchor: str, bad: set[int]) -> str:
-    body = _linked(answer, row["sentence"], anchor, bad)
+def _sentence_html(
+    answer: Answer, row: dict[str, Any], anchor: str, bad: set[int], words: str | None = None
+) -> str:
+    """One checked sentence (`words`: its exact text in the answer, default the row's) with its
+    support mark, note and added citations."""
+    body = _linked(answer, row["sentence"] if words is None else words, anchor, bad)
     if not row.get("supported"):
         reason = _reason(row)
         return (
@@ -418,17 +423,19 @@ def _text_html(answer: Answer, text: str, anchor: str) -> str:
     """The answer text as HTML, each sentence with its support mark when support is known."""
     bad = _unsupported_citations(answer)
     rows = _support_rows(answer)
-    spans = _place(text, [r["sentence"] for r in rows]) if rows else None
-    if not rows:
-        return _linked(answer, text, anchor, bad)
-    if spans is None:  # the sentences are not verbatim in the text: show them one by one
-        return " ".join(_sentence_html(answer, row, anchor, bad) for row in rows)
+    spans = _place(text, [r["sentence"] for r in rows])
     out, end = [], 0
-    for (start, stop), row in zip(spans, rows, strict=True):
-        out.append(_linked(answer, text[end:start], anchor, bad))
-        out.append(_sentence_html(answer, row, anchor, bad))
-        end = stop
+    for span, row in zip(spans, rows, strict=True):
+        if span is not None:
+            out.append(_linked(answer, text[end : span[0]], anchor, bad))
+            out.append(_sentence_html(answer, row, anchor, bad, text[span[0] : span[1]]))
+            end = span[1]
     out.append(_linked(answer, text[end:], anchor, bad))
+    # A checked sentence not found verbatim in the text still shows, with its mark, below it.
+    unplaced = [row for span, row in zip(spans, rows, strict=True) if span is None]
+    if unplaced:
+        checked = " ".join(_sentence_html(answer, row, anchor, bad) for row in unplaced)
+        out.append(f'<br><span class="muted">Also checked:</span> {checked}')
     return "".join(out)
 
 
