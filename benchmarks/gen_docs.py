@@ -136,7 +136,13 @@ def devtest_sections(data: dict) -> dict[str, str]:
     return out
 
 
-def ingest_section(data: dict) -> str:
+def ingest_section(data: dict, devtest: dict | None) -> str:
+    # dev recall of each variant: from the devtest result file (ingest.json copies it only
+    # when the devtest ran first)
+    for row in (devtest or {}).get("variants_dev", []):
+        for v in data["variants"]:
+            if v["variant"] == row["variant"]:
+                v[f"dev_recall@10_{row['set']}"] = row["recall@10"]
     rows = [
         [
             v["variant"] + (" (default)" if v["variant"] == data.get("default_variant") else ""),
@@ -254,7 +260,7 @@ def main() -> None:
         for name, body in devtest_sections(devtest).items():
             replace(numbers, name, body)
     if ingest := load("ingest"):
-        replace(numbers, "ingest", ingest_section(ingest))
+        replace(numbers, "ingest", ingest_section(ingest, devtest))
     if bm25 := load("bm25"):
         replace(numbers, "bm25", bm25_section(bm25))
     if scale := load("scale"):
