@@ -40,9 +40,10 @@ WORDS = 110
 QUERIES = 200
 K = 10
 # What "coping" means on a 2-core, 24 GiB laptop that also runs a notebook, a 135M-270M
-# model and a browser: the knowledge base under half the memory, a hybrid search under 100 ms
-# at the 95th percentile, and loading a saved knowledge base in under a minute.
-LAPTOP = {"memory_gib": 12.0, "hybrid_p95_ms": 100.0, "load_s": 60.0}
+# model and a browser: the process under half the memory, and a hybrid search under 100 ms of
+# CPU at the 95th percentile. (Save and load times are reported, not judged: on the busy VM
+# they measure the load more than ragnb.)
+LAPTOP = {"memory_gib": 12.0, "hybrid_p95_ms": 100.0}
 
 
 def rss_bytes() -> int:
@@ -173,35 +174,55 @@ def _peak_rss() -> int:
 
 
 def fit(rows: list[dict], key, n: float) -> float:
-    """Linear fit of key(row) against chunks through the measured rows, evaluated at n."""
-    x = np.array([r["chunks"] for r in rows], dtype=float)
-    y = np.array([key(r) for r in rows], dtype=float)
-    slope, intercept = np.polyfit(x, y, 1) if len(rows) > 1 else (y[0] / x[0], 0.0)
-    return float(slope * n + intercept)
+    """key(row) of the largest measured size, scaled in proportion to `n` chunks.
+
+    Everything here grows linearly with the row count; on a busy shared machine two noisy
+    points give a meaningless slope (even a negative load time), so the per-chunk cost of the
+    largest run is used: an upper bound, since fixed costs are counted as per-chunk ones."""
+    largest = max(rows, key=lambda r: r["chunks"])
+    return float(key(largest)) * n / largest["chunks"]
 
 
-def limit(rows: list[dict], key, ceiling: float) -> int | None:
-    """Chunks at which the linear fit of key(row) reaches `ceiling` (None: never)."""
-    x = np.array([r["chunks"] for r in rows], dtype=float)
-    y = np.array([key(r) for r in rows], dtype=float)
-    if len(rows) < 2:
-        return int(ceiling / (y[0] / x[0]))
-    slope, intercept = np.polyfit(x, y, 1)
-    return None if slope <= 0 else int((ceiling - intercept) / slope)
+def limit(rows: list[dict], key, ceiling: float) -> int:
+    """Chunks at which key(row), scaled as in `fit`, reaches `ceiling`."""
+    largest = max(rows, key=lambda r: r["chunks"])
+    return int(ceiling / float(key(largest)) * largest["chunks"])
+
+
+def embedding_hours(n: int) -> dict[str, float]:
+    """Hours to embed `n` chunks with each MiniLM variant on two otherwise idle cores, from the
+    CPU seconds per chunk in ingest.json (CPU time is the work done, whatever the load; both
+    cores busy means wall time = CPU time / 2). Wall clock on a busy machine is longer."""
+    path = RESULTS / "ingest.json"
+    if not path.exists():
+        return {}
+    out = {}
+    for v in json.loads(path.read_text()).get("variants", []):
+        if "cpu_seconds_median" in v:
+            out[v["variant"]] = round(n * v["cpu_seconds_median"] / v["chunks"] / 2 / 3600, 1)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", type=int, default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--max-seconds", type=float, default=400, help="per size, to go on")
+    parser.add_argument(
+        "--summarize", action="store_true", help="redo only the extrapolation from scale.json"
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one_size(args.one)))
         return
 
-    rows, skipped = [], []
-    for n in sorted(args.sizes):
+    rows, skipped, measured = [], [], {"machine": machine()}
+    if args.summarize:
+        previous = json.loads((RESULTS / "scale.json").read_text())
+        rows = previous["rows"]
+        measured = {"measured_at": previous["measured_at"], "machine": previous["machine"]}
+        skipped = [n for n in sorted(args.sizes) if n not in {r["chunks"] for r in rows}]
+    for n in sorted(args.sizes) if not args.summarize else []:
         need = fit(rows, lambda r: r["peak_rss_gib"], n) * 2**30 if rows else 0
         if rows and (available_bytes() < 2 * need or rows[-1]["wall_s"] > args.max_seconds):
             skipped.append(n)
@@ -220,24 +241,22 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    ingest = RESULTS / "ingest.json"
-    speeds = {}
-    if ingest.exists():
-        for v in json.loads(ingest.read_text()).get("variants", []):
-            speeds[v["variant"]] = v["chunks_per_s"]
     extrapolated = []
     for n in skipped:
         extrapolated.append(
             {
                 "chunks": n,
-                "kb_memory_gib": round(fit(rows, lambda r: r["kb_memory_gib"], n), 2),
                 "peak_rss_gib": round(fit(rows, lambda r: r["peak_rss_gib"], n), 2),
                 "add_s": round(fit(rows, lambda r: r["add_s"], n), 1),
+                "hybrid_cpu_p50_ms": round(
+                    fit(rows, lambda r: r["latency"]["hybrid"]["cpu_p50_ms"], n), 1
+                ),
                 "hybrid_cpu_p95_ms": round(
                     fit(rows, lambda r: r["latency"]["hybrid"]["cpu_p95_ms"], n), 1
                 ),
                 "save_s": round(fit(rows, lambda r: r["save_s"], n), 1),
                 "load_s": round(fit(rows, lambda r: r["load_s"], n), 1),
+                "disk_gib": round(fit(rows, lambda r: r["disk_gib"], n), 2),
             }
         )
     limits = {
@@ -246,23 +265,19 @@ def main() -> None:
         "hybrid_p95": limit(
             rows, lambda r: r["latency"]["hybrid"]["cpu_p95_ms"], LAPTOP["hybrid_p95_ms"]
         ),
-        "load": limit(rows, lambda r: r["load_s"], LAPTOP["load_s"]),
     }
-    embed_hours = {
-        variant: {f"{n:,}": round(n / speed / 3600, 1) for n in (100_000, 1_000_000)}
-        for variant, speed in speeds.items()
-    }
+    embed_hours = {f"{n:,}": embedding_hours(n) for n in (100_000, 1_000_000)}
     first = min((v for v in limits.values() if v), default=None)
 
     lines = [
-        "| chunks | add s | KB memory GiB | peak RSS GiB | bm25 p50/p95 ms | dense p50/p95 ms "
+        "| chunks | add s | peak RSS GiB | bm25 p50/p95 ms | dense p50/p95 ms "
         "| hybrid p50/p95 ms | save s | load s | on disk GiB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lat = r["latency"]
         lines.append(
-            f"| {r['chunks']:,} | {r['add_s']} | {r['kb_memory_gib']} | {r['peak_rss_gib']} | "
+            f"| {r['chunks']:,} | {r['add_s']} | {r['peak_rss_gib']} | "
             + " | ".join(
                 f"{lat[m]['p50_ms']} / {lat[m]['p95_ms']} (CPU {lat[m]['cpu_p50_ms']} / "
                 f"{lat[m]['cpu_p95_ms']})"
@@ -272,14 +287,14 @@ def main() -> None:
         )
     for e in extrapolated:
         lines.append(
-            f"| {e['chunks']:,} (extrapolated) | {e['add_s']} | {e['kb_memory_gib']} | "
-            f"{e['peak_rss_gib']} | | | CPU p95 {e['hybrid_cpu_p95_ms']} | {e['save_s']} | "
-            f"{e['load_s']} | |"
+            f"| {e['chunks']:,} (extrapolated) | {e['add_s']} | {e['peak_rss_gib']} | | | "
+            f"CPU {e['hybrid_cpu_p50_ms']} / {e['hybrid_cpu_p95_ms']} | {e['save_s']} | "
+            f"{e['load_s']} | {e['disk_gib']} |"
         )
     lines += [
         "",
         f"Laptop limits ({LAPTOP}): memory reached at ~{limits['memory']} chunks, hybrid p95 "
-        f"at ~{limits['hybrid_p95']}, load time at ~{limits['load']} (linear fits).",
+        f"at ~{limits['hybrid_p95']} (per-chunk cost of the largest run).",
         f"Embedding hours at the measured chunks/s: {embed_hours}",
     ]
     text = "\n".join(lines)
@@ -287,7 +302,7 @@ def main() -> None:
     write_result(
         "scale",
         {
-            "machine": machine(),
+            **measured,
             "synthetic": {"words_per_chunk": WORDS, "vocabulary": VOCAB, "dim": DIM},
             "laptop_thresholds": LAPTOP,
             "rows": rows,
