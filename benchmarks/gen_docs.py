@@ -250,8 +250,8 @@ def scale_section(data: dict) -> str:
         + f"Laptop limits (peak memory {t['memory_gib']} GiB, hybrid p95 {t['hybrid_p95_ms']} ms "
         + f"of CPU): memory at ~{approx(limits['memory'])} chunks, hybrid latency at "
         + f"~{approx(limits['hybrid_p95'])}. "
-        + f"**A 2-core, 24 GiB laptop copes up to about {approx(data['laptop_copes_up_to_chunks'])} "
-        + "chunks** by these measures.\n\n"
+        + "**A 2-core, 24 GiB laptop copes up to about "
+        + f"{approx(data['laptop_copes_up_to_chunks'])} chunks** by these measures.\n\n"
         + (
             f"Embedding that many 1,000-character chunks on two idle cores ({hours_text}) "
             "is what runs out first.\n\n"
