@@ -68,3 +68,17 @@ def test_expand_in_a_rag_cell_and_bad_values(kb):
         ragnb.RAG(kb).ask(QUESTION, expand="hyde2")
     with pytest.raises(InputError, match="n_queries=0"):
         ragnb.RAG(kb).ask(QUESTION, expand="multi-query", n_queries=0)
+
+
+def test_the_explorer_shows_the_expansion(kb):
+    from ragnb.generate import load
+    from ragnb.widgets.explorer import ExplorerState
+
+    state = ExplorerState(kb, query=QUESTION, k=3, expand="hyde", backend=load("default"))
+    (passage,) = state.expansion.generated
+    assert state.hits["chunk_id"].to_list() == (
+        kb.search(f"{QUESTION}\n{passage}", k=3)["chunk_id"].to_list()
+    )
+    assert "hyde by the model:" in state.results_html()
+    alone = ExplorerState(kb, query=QUESTION, k=3, expand="multi-query")
+    assert "needs a model" in alone.error and alone.hits is None

@@ -151,3 +151,14 @@ def test_rerank_and_min_score_in_a_rag_cell(kb):
     with pytest.raises(UsageError, match="does not apply to --compare"):
         shell.run_cell_magic("rag", "--compare --rerank", QUESTION)
     shell.run_line_magic("rag", "use default")
+
+
+def test_the_explorer_shows_the_reorder(kb):
+    from ragnb.widgets.explorer import ExplorerState
+
+    state = ExplorerState(kb, query=QUESTION, k=3, rerank=True)
+    assert state.hits.equals(kb.search(QUESTION, k=3, rerank=True))
+    moves = ", ".join(f"#{r} was #{f}" for r, f in state.hits.select("rank", "fused_rank").rows())
+    assert f"reranked: {moves}" in state.results_html() and "reranked" in state.settings_html()
+    state.rerank = False
+    assert "fused_rank" not in state.hits.columns and "reranked" not in state.results_html()

@@ -13,6 +13,7 @@ Two layers:
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -24,10 +25,32 @@ from ragnb._html import esc
 from ragnb.errors import INSTALL, InputError, RagnbError, one_line, require
 from ragnb.filters import parse_where
 from ragnb.retrieve.settings import DEFAULT_ALPHA, DEFAULT_FUSION, FUSIONS, MODES, SearchSettings
-from ragnb.widgets.render import composition_html, hits_html, number, wrap
+from ragnb.widgets.render import (
+    composition_html,
+    display_live,
+    hits_html,
+    number,
+    update_fallback,
+    wrap,
+)
 
 K_MAX = 50
 _SEARCHED = ("k", "mode", "fusion", "alpha")  # the traits SearchSettings checks
+
+
+def where_example(kb: Any) -> str:
+    """A filter that names a real column and value of `kb`, for the where box's placeholder.
+
+    >>> where_example(kb)  # doctest: +SKIP
+    'pl.col("doc_id") == "01-overview.md"'
+    """
+    try:
+        first = kb.chunks["doc_id"][0] if len(kb) else None
+    except (KeyError, IndexError, AttributeError, TypeError):
+        first = None
+    if first is None:
+        return 'pl.col("doc_id") == "…"'
+    return f'pl.col("doc_id") == {json.dumps(str(first))}'
 
 
 class ExplorerState(traitlets.HasTraits):
@@ -48,19 +71,25 @@ class ExplorerState(traitlets.HasTraits):
     fusion = traitlets.Unicode(DEFAULT_FUSION)
     alpha = traitlets.Float(DEFAULT_ALPHA)
     where = traitlets.Unicode("")
+    rerank = traitlets.Bool(False)  # the offline sentence-level reranker (ragnb.retrieve.rerank)
+    expand = traitlets.Unicode("")  # "", "multi-query" or "hyde": needs `backend`
 
     error = traitlets.Unicode("")
     searches = traitlets.Int(0)  # how many times kb.search ran; tests and the status line read it
     revision = traitlets.Int(0)  # bumped after every refresh: observe it to re-render
     searching = traitlets.Bool(False)  # True while kb.search runs (the UI shows it)
 
-    def __init__(self, kb: Any, **settings: Any):
+    def __init__(self, kb: Any, backend: Any = None, **settings: Any):
         super().__init__()
         self.kb = kb
+        # query expansion's model: a Backend, or a function that loads one on first use
+        self.backend = backend
+        self.expansion = None  # the last ragnb.retrieve.expand.Expansion shown
         self.hits: pl.DataFrame | None = (
             None  # a plain attribute: DataFrames do not compare as bool
         )
-        unknown = sorted(set(settings) - {"query", "mode", "k", "fusion", "alpha", "where"})
+        names = {"query", "mode", "k", "fusion", "alpha", "where", "rerank", "expand"}
+        unknown = sorted(set(settings) - names)
         if unknown:
             raise InputError(
                 f"unknown explorer setting {unknown[0]!r}: use query, mode, k, fusion, alpha, where"
@@ -73,7 +102,8 @@ class ExplorerState(traitlets.HasTraits):
             for name, value in settings.items():
                 setattr(self, name, value)
         self.observe(
-            self._settings_changed, names=["query", "mode", "k", "fusion", "alpha", "where"]
+            self._settings_changed,
+            names=["query", "mode", "k", "fusion", "alpha", "where", "rerank", "expand"],
         )
         self.refresh()
 
@@ -96,13 +126,19 @@ class ExplorerState(traitlets.HasTraits):
     def settings(self) -> SearchSettings:
         """The SearchSettings of the current traits (the filter box parsed)."""
         return SearchSettings(
-            k=self.k, mode=self.mode, fusion=self.fusion, alpha=self.alpha, where=self.where_expr()
+            k=self.k,
+            mode=self.mode,
+            fusion=self.fusion,
+            alpha=self.alpha,
+            where=self.where_expr(),
+            rerank=self.rerank or None,
         )
 
     def search_args(self) -> dict[str, Any]:
         """The keyword arguments of `kb.search` / `rag.ask` for the current settings."""
         s = self.settings()
-        return {"k": s.k, "mode": s.mode, "fusion": s.fusion, "alpha": s.alpha, "where": s.where}
+        found = {"k": s.k, "mode": s.mode, "fusion": s.fusion, "alpha": s.alpha, "where": s.where}
+        return found | ({"rerank": True} if self.rerank else {})
 
     def where_expr(self) -> pl.Expr | None:
         """The filter box parsed into a Polars expression (None when blank)."""
@@ -116,7 +152,7 @@ class ExplorerState(traitlets.HasTraits):
         if self.query.strip():
             self.searching = True
             try:
-                hits = self.kb.search(self.query, settings=self.settings())
+                hits = self._search()
                 self.searches += 1
             except (RagnbError, pl.exceptions.PolarsError) as exc:
                 error = one_line(exc)
@@ -124,6 +160,33 @@ class ExplorerState(traitlets.HasTraits):
                 self.searching = False
         self.hits, self.error = hits, error
         self.revision += 1
+
+    def _search(self) -> pl.DataFrame:
+        self.expansion = None
+        if not self.expand:
+            return self.kb.search(self.query, settings=self.settings())
+        from ragnb.retrieve.expand import expand, expanded_search
+
+        if self.backend is None:
+            raise InputError("query expansion needs a model: ExplorerState(kb, backend=...)")
+        if callable(self.backend) and not hasattr(self.backend, "generate"):
+            self.backend = self.backend()  # load the model once, on the first expansion
+        self.expansion = expand(self.query, self.backend, self.expand)
+        return expanded_search(self.kb, self.expansion, self.settings())
+
+    def retrieval_html(self) -> str:
+        """What retrieval did besides searching the query, as escaped HTML: the model's
+        expansion and, when reranked, where fusion had put each hit."""
+        notes = []
+        if self.expansion is not None:
+            written = " | ".join(self.expansion.generated) or "(nothing usable)"
+            notes.append(f"{self.expansion.kind} by the model: {esc(written)}")
+        if self.hits is not None and "fused_rank" in self.hits.columns and self.hits.height:
+            moves = ", ".join(
+                f"#{r} was #{f}" for r, f in self.hits.select("rank", "fused_rank").iter_rows()
+            )
+            notes.append(f"reranked: {esc(moves)}")
+        return "".join(f'<div class="muted">{note}</div>' for note in notes)
 
     @property
     def composition(self) -> pl.DataFrame | None:
@@ -142,6 +205,10 @@ class ExplorerState(traitlets.HasTraits):
                 parts.append(f"α {self.alpha:.2f}")
         if self.where.strip():
             parts.append(f"where <code>{esc(self.where)}</code>")
+        if self.rerank:
+            parts.append("reranked")
+        if self.expand:
+            parts.append(f"expand {esc(self.expand)}")
         return " · ".join(parts)
 
     def results_html(self) -> str:
@@ -155,8 +222,8 @@ class ExplorerState(traitlets.HasTraits):
         table = hits_html(self.hits, self.query)
         plot = composition_html(self.composition)
         return (
-            '<div style="display:flex;gap:16px;align-items:flex-start">'
-            f"<div>{table}</div><div>{plot}</div></div>"
+            self.retrieval_html() + '<div class="ragnb-hits-plot">'
+            f'<div class="ragnb-hits-box">{table}</div><div>{plot}</div></div>'
         )
 
 
@@ -174,7 +241,8 @@ class Explorer:
         **settings: Any,
     ):
         widgets = require("ipywidgets", "ipywidgets", INSTALL["widgets"])
-        self.state = ExplorerState(kb, **settings)
+        # query expansion uses the answering model, loaded on the first expanded search
+        self.state = ExplorerState(kb, backend=lambda: self.rag().backend, **settings)
         self._rag = rag
         self._model = model
         self._rag_options = dict(rag_options or {})
@@ -184,6 +252,10 @@ class Explorer:
         self.answer_text = ""
         self.answer = None
         self._answer_html = ""
+        self._answered = ""  # the settings line the shown answer was generated for
+        self._prompt_rate: float | None = None  # prompt tokens/s measured on the last answer
+        self.phases: dict[str, float] = {}  # the last generation's phases (ms, tokens/s)
+        self._fallback_id: str | None = None  # display id of the saved-notebook snapshot
 
         s = self.state
         self.query = widgets.Text(
@@ -191,7 +263,7 @@ class Explorer:
             placeholder="Ask the knowledge base…",
             description="query",
             continuous_update=False,
-            layout=widgets.Layout(width="60%"),
+            layout=widgets.Layout(width="100%", max_width="48em"),
         )
         self.mode = widgets.ToggleButtons(options=list(MODES), value=s.mode, description="mode")
         self.k = widgets.IntSlider(
@@ -200,6 +272,7 @@ class Explorer:
             max=min(K_MAX, max(1, len(kb))),
             description="k",
             continuous_update=False,
+            layout=widgets.Layout(width="22em", min_width="16em"),
         )
         self.fusion = widgets.ToggleButtons(
             options=list(FUSIONS), value=s.fusion, description="fusion"
@@ -211,13 +284,20 @@ class Explorer:
             step=0.05,
             description="α (dense)",
             continuous_update=False,
+            layout=widgets.Layout(width="22em", min_width="16em"),
         )
         self.where = widgets.Text(
             value=s.where,
-            placeholder='pl.col("year") > 2020',
+            placeholder=where_example(kb),
             description="where",
             continuous_update=False,
-            layout=widgets.Layout(width="60%"),
+            layout=widgets.Layout(width="100%", max_width="48em"),
+        )
+        self.rerank = widgets.Checkbox(value=s.rerank, description="rerank")
+        self.expand = widgets.Dropdown(
+            options=[("no expansion", ""), ("multi-query", "multi-query"), ("HyDE", "hyde")],
+            value=s.expand,
+            description="expand",
         )
         self.generate_button = widgets.Button(
             description="generate", icon="play", button_style="primary"
@@ -229,7 +309,7 @@ class Explorer:
         self.answer_status = widgets.HTML(value="")  # generation progress and outcome
         self.results = widgets.HTML(value="")
         self.answer_view = widgets.HTML(value="")
-        for name in ("query", "mode", "k", "fusion", "alpha", "where"):
+        for name in ("query", "mode", "k", "fusion", "alpha", "where", "rerank", "expand"):
             widget = getattr(self, name)
             widget.add_class(f"ragnb-{name}")
             traitlets.link((widget, "value"), (s, name))
@@ -250,6 +330,8 @@ class Explorer:
             self.fusion,
             self.alpha,
             self.where,
+            self.rerank,
+            self.expand,
             self.generate_button,
         ]
 
@@ -258,19 +340,24 @@ class Explorer:
         s.observe(self._sync_enabled, names=["mode", "fusion"])
         self.generate_button.on_click(lambda _: self.generate())
         self.cancel_button.on_click(lambda _: self.cancel())
+        wrapping = widgets.Layout(flex_flow="row wrap", align_items="center")
         self.ui = widgets.VBox(
             [
                 self.query,
-                widgets.HBox([self.mode, self.k]),
-                widgets.HBox([self.fusion, self.alpha]),
+                widgets.HBox([self.mode, self.k], layout=wrapping),
+                widgets.HBox([self.fusion, self.alpha], layout=wrapping),
                 self.where,
-                self.status,
-                self.results,
+                widgets.HBox([self.rerank, self.expand], layout=wrapping),
+                # generate sits above the hits, so a k=10 table never pushes it off-screen
                 widgets.HBox(
-                    [self.generate_button, self.cancel_button, self.progress, self.answer_status]
+                    [self.generate_button, self.cancel_button, self.progress, self.answer_status],
+                    layout=wrapping,
                 ),
                 self.answer_view,
-            ]
+                self.status,
+                self.results,
+            ],
+            layout=widgets.Layout(max_width="100%", overflow="hidden"),
         )
         self.ui.add_class("ragnb")
         self.ui.add_class("ragnb-explorer")
@@ -282,6 +369,16 @@ class Explorer:
     def _render(self, _change=None) -> None:
         self.results.value = wrap(self.state.results_html())
         self.status.value = self._status_line()
+        if self._answered and not self.busy and self._answered == self.state.settings_html():
+            self.answer_view.value = wrap(self._answer_html)  # back to the answered search
+        elif self._answered and not self.busy:
+            # the hits changed under the answer: say so rather than show it as theirs
+            self.answer_view.value = wrap(
+                '<div class="ragnb-stale muted">This answer is for the earlier search '
+                f"({self._answered}); press generate to answer this one.</div>"
+                f'<div style="opacity:0.55">{self._answer_html}</div>'
+            )
+        self._update_fallback()
 
     def _show_searching(self, change) -> None:
         # The search blocks the kernel; this message reaches the page before it starts.
@@ -339,6 +436,13 @@ class Explorer:
         except RagnbError as exc:
             self.answer_status.value = f'<span class="ragnb-error">{esc(exc)}</span>'
             return None
+        if self.state.error or (self.state.hits is not None and self.state.hits.is_empty()):
+            # answering from no passages would look like a retrieval-backed answer: it is not
+            self.answer_status.value = (
+                '<span class="ragnb-error">Nothing was retrieved with these settings (check the '
+                "filter): no answer generated.</span>"
+            )
+            return None
         self._cancel.clear()
         self.answer_text, self.answer = "", None
         self.progress.value = 0
@@ -362,36 +466,84 @@ class Explorer:
         self.answer_view.value = wrap(self._answer_html)
 
     def _run(self, question: str, args: dict[str, Any]) -> None:
-        stream = None
+        stream, waiting = None, threading.Event()
+        self.phases = {}
         try:
             self._show("loading model…")
+            begun = time.perf_counter()
             rag = self.rag()
+            self.phases["load_ms"] = (time.perf_counter() - begun) * 1000
             if self._cancel.is_set():
                 self._show("cancelled before generation started")
                 return
             self._show("retrieving…")
             stream = rag.ask(question, stream=True, max_tokens=self.max_tokens, **args)
-            start, tokens = time.perf_counter(), 0
+            n_hits, n_prompt = stream.hits.height, stream.prompt_tokens
+            retrieved = f"retrieved {n_hits} passages in {number(stream.retrieval_ms, 0)} ms"
+            self.phases.update(retrieval_ms=stream.retrieval_ms, prompt_tokens=n_prompt)
+            # The model reads the whole prompt before its first token: tick while it does.
+            reading = time.perf_counter()
+            ticker = threading.Thread(
+                target=self._tick_reading, args=(waiting, retrieved, n_prompt, reading), daemon=True
+            )
+            ticker.start()
+            first, tokens = None, 0
             for chunk in stream:
+                if first is None and (chunk.generation_tokens or chunk.text):
+                    first = time.perf_counter()
+                    waiting.set()
+                    read_s = first - reading
+                    self.phases["prompt_ms"] = read_s * 1000
+                    if n_prompt and read_s > 0:
+                        self._prompt_rate = n_prompt / read_s
                 self.answer_text += chunk.text
                 tokens = getattr(chunk, "generation_tokens", 0) or tokens + 1
+                self.progress.bar_style = ""
+                self.progress.max = self.max_tokens
                 self.progress.value = min(tokens, self.progress.max)
-                rate = tokens / max(time.perf_counter() - start, 1e-9)
-                self._show(f"generating… {tokens} tokens · {rate:.1f} tok/s")
+                # the rate counts from the first token, not from the wait for it
+                spent = time.perf_counter() - first if first else 0.0
+                rate = (tokens - 1) / spent if tokens > 1 and spent > 0 else 0.0
+                self._show(
+                    f"{retrieved} · read {n_prompt} prompt tokens in "
+                    f"{number(self.phases.get('prompt_ms', 0) / 1000, 1)} s · generating "
+                    f"{tokens} tokens at {rate:.1f} tok/s"
+                )
+                if rate:
+                    self.phases["tokens_per_s"] = rate
                 if self._cancel.is_set():
                     break
+            waiting.set()
             stream.close()  # ends generation now if we broke out; keeps the partial answer
             self.answer = stream.answer
+            self.phases["total_ms"] = (time.perf_counter() - begun) * 1000
             self._show_answer(self.answer, cancelled=self._cancel.is_set())
         except Exception as exc:  # a background thread has nobody to raise to: show it
             self.answer_status.value = f'<span class="ragnb-error">{esc(one_line(exc))}</span>'
         finally:
+            waiting.set()
             if stream is not None:
                 try:
                     stream.close()
                 except Exception:  # closing a half-read stream must not hide the real outcome
                     pass
             self._enable(busy=False)  # still on this thread, so `busy` would read True
+            self._update_fallback()
+
+    def _tick_reading(self, done: threading.Event, retrieved: str, n_prompt: int, t0: float):
+        """Until the first token: how long the model has been reading its prompt, and how far
+        it has got, estimated from the prompt speed of the previous answer (if any)."""
+        while not done.wait(0.25):
+            elapsed = time.perf_counter() - t0
+            note = f"{retrieved} · reading {n_prompt} prompt tokens… {elapsed:.1f} s"
+            if self._prompt_rate and n_prompt:
+                share = min(elapsed * self._prompt_rate / n_prompt, 0.99)
+                note += f" (about {share:.0%}, at the last answer's speed)"
+                self.progress.bar_style = "info"
+                self.progress.max = 100
+                self.progress.value = int(share * 100)
+            if not done.is_set():
+                self.answer_status.value = f'<span class="muted">{note}</span>'
 
     def _show_answer(self, answer: Any, cancelled: bool = False) -> None:
         timings = getattr(answer, "timings", None) or {}
@@ -407,9 +559,19 @@ class Explorer:
         note = "cancelled" if cancelled else "done"
         if total is not None:
             note += f" in {number(total / 1000, 1)} s"
+        if "retrieval_ms" in timings:
+            note += f" · retrieved in {number(timings.get('retrieval_ms'), 0)} ms"
+        if "prompt_ms" in self.phases:
+            note += (
+                f" · read {timings.get('prompt_tokens')} prompt tokens in "
+                f"{number(self.phases['prompt_ms'] / 1000, 1)} s"
+            )
         if rate is not None:
-            note += f" · {number(rate, 1)} tok/s"
+            note += f" · generated at {number(rate, 1)} tok/s"
+        if timings.get("finish_reason") == "length":
+            note += f" · stopped at max_tokens={self.max_tokens}: the answer is cut off"
         self.answer_status.value = f'<span class="muted">{note}</span>'
+        self._answered = self.state.settings_html()
 
     # -- display ------------------------------------------------------------------------------
 
@@ -439,6 +601,13 @@ class Explorer:
         bundle["text/html"] = self.to_html()
         return bundle
 
+    def _ipython_display_(self) -> None:
+        # the live widget, then its static snapshot, kept up to date (see render.display_live)
+        self._fallback_id = display_live(self.ui, self.to_html(), repr(self))
+
+    def _update_fallback(self) -> None:
+        self._fallback_id = update_fallback(self._fallback_id, self.to_html(), repr(self))
+
 
 def explore(
     kb: Any,
@@ -450,6 +619,8 @@ def explore(
     fusion: str | None = None,
     alpha: float | None = None,
     where: str = "",
+    rerank: bool = False,
+    expand: str = "",
     model: str = "default",
     max_tokens: int = 256,
     **rag_options: Any,
@@ -465,6 +636,10 @@ def explore(
             alpha (weight of dense in the convex blend) default to the knowledge base's
             defaults; where is a Polars expression on chunk columns, as text, e.g.
             'pl.col("year") > 2020' (see `ragnb.filters.parse_where`).
+        rerank: re-score the fused hits with the offline sentence-level reranker; the results
+            say where fusion had put each hit.
+        expand: "multi-query" or "hyde": the model rewrites each query first (it loads on the
+            first such search); the results show what it wrote.
         model: model name for the RAG made on first use.
         max_tokens: most tokens per generated answer.
 
@@ -485,4 +660,6 @@ def explore(
         fusion=fusion,
         alpha=alpha,
         where=where,
+        rerank=rerank,
+        expand=expand,
     )
