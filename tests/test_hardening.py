@@ -345,7 +345,8 @@ QUERIES = ["reset code", "teal valve", "warranty receipts", "remote light blue"]
 def _built_kb() -> ragnb.KnowledgeBase:
     kb = ragnb.KnowledgeBase(embedder=BagOfWords(), chunk_size=200, chunk_overlap=0)
     kb.add(pl.DataFrame({"doc_id": [f"d{i}" for i in range(6)], "text": FACTS}), id="doc_id")
-    return kb.build()
+    kb.embed()
+    return kb
 
 
 def _answers(kb) -> list:
