@@ -866,7 +866,7 @@ _ARG_PIECES = st.one_of(
     st.text(max_size=10),
 )
 SUBCOMMAND_LINES = st.tuples(
-    st.sampled_from(["search", "remove", "use", "status", "config", "frobnicate", ""]),
+    st.sampled_from(["search", "remove", "use", "status", "frobnicate", ""]),
     st.lists(_ARG_PIECES, max_size=8),
 ).map(lambda t: " ".join([t[0], *t[1]]))
 
