@@ -1,5 +1,5 @@
 """Regenerate the measured tables of docs/retrieval-numbers.md and docs/scale.md from the result
-files in benchmarks/results/ (retrieval_devtest, ingest, bm25, scale).
+files in benchmarks/results/ (retrieval_devtest[_full], ingest, bm25, scale).
 
 Each table sits between ``<!-- results:NAME:start -->`` and ``<!-- results:NAME:end -->``; only
 those lines are rewritten, so the prose around them is kept. A result file that does not exist
@@ -53,7 +53,12 @@ def table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def devtest_sections(data: dict) -> dict[str, str]:
+def devtest_sections(data: dict, name: str = "retrieval_devtest") -> dict[str, str]:
+    corpora = "; ".join(f"{k}: {v}" for k, v in data.get("corpora", {}).items())
+
+    def source_(result: str, d: dict) -> str:
+        return (f"Corpora: {corpora}.\n\n" if corpora else "") + source(result, d)
+
     chosen = data["chosen_on_dev"]
     was = data["defaults_when_run"]
     out = {}
@@ -82,7 +87,7 @@ def devtest_sections(data: dict) -> dict[str, str]:
                 rows,
             )
             + f"\n\nChosen: **{chosen['embedder_variant']}**.\n\n"
-            + source("retrieval_devtest", data)
+            + source_(name, data)
         )
     rows = [
         [
@@ -100,7 +105,7 @@ def devtest_sections(data: dict) -> dict[str, str]:
         table(["chunk size", "set", "mode", "chunks", "dev recall@10", "dev nDCG@10"], rows)
         + f"\n\nChosen: **{chosen['chunk_size']} characters** (was {was['chunk_size']}). "
         + f"Against the default: {reasons}.\n\n"
-        + source("retrieval_devtest", data)
+        + source_(name, data)
     )
     sets = [k for k in data["fusion_dev"][0] if k not in ("alpha", "candidates")]
     rows = [
@@ -112,7 +117,7 @@ def devtest_sections(data: dict) -> dict[str, str]:
         table(["alpha", "candidates"] + [f"{s} dev recall@10 / nDCG@10" for s in sets], rows)
         + f"\n\nChosen: **alpha {chosen['alpha']}, {chosen['candidates']} candidates** "
         + f"(was alpha {was['alpha']}, {was['candidates']}).\n\n"
-        + source("retrieval_devtest", data)
+        + source_(name, data)
     )
     rows = [
         [
@@ -138,7 +143,7 @@ def devtest_sections(data: dict) -> dict[str, str]:
             rows,
         )
         + "\n\n"
-        + source("retrieval_devtest", data)
+        + source_(name, data)
     )
     return out
 
@@ -253,8 +258,9 @@ def scale_section(data: dict) -> str:
         + "**A 2-core, 24 GiB laptop copes up to about "
         + f"{approx(data['laptop_copes_up_to_chunks'])} chunks** by these measures.\n\n"
         + (
-            f"Embedding that many 1,000-character chunks on two idle cores ({hours_text}) "
-            "is what runs out first.\n\n"
+            "Embedding time on two idle cores, from each MiniLM variant's CPU seconds per "
+            f"1,000-character chunk in ingest.json: {hours_text}. That, not the index, is "
+            "what runs out first.\n\n"
             if hours_text
             else ""
         )
@@ -278,6 +284,10 @@ def main() -> None:
     if devtest := load("retrieval_devtest"):
         for name, body in devtest_sections(devtest).items():
             replace(numbers, name, body)
+    if full := load("retrieval_devtest_full"):
+        sections = devtest_sections(full, "retrieval_devtest_full")
+        replace(numbers, "full-fusion", sections["devtest-fusion"])
+        replace(numbers, "full-test", sections["devtest-test"])
     if ingest := load("ingest"):
         replace(numbers, "ingest", ingest_section(ingest, devtest))
     if bm25 := load("bm25"):
