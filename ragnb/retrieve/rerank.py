@@ -265,9 +265,12 @@ def as_reranker(spec: object, embedder: object = None) -> Reranker:
             from ragnb.retrieve.embedders import as_embedder
 
             embedder = as_embedder("minilm")
-        reranker = _SENTENCE_RERANKERS.get(embedder)
-        if reranker is None:
-            reranker = _SENTENCE_RERANKERS[embedder] = SentenceReranker(embedder)
+        try:
+            reranker = _SENTENCE_RERANKERS.get(embedder)
+            if reranker is None:
+                reranker = _SENTENCE_RERANKERS[embedder] = SentenceReranker(embedder)
+        except TypeError:  # an embedder that cannot be weakly keyed: no shared sentence cache
+            reranker = SentenceReranker(embedder)
         return reranker
     if isinstance(spec, (str, Path)):
         return CrossEncoderReranker(spec)
