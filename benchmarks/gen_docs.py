@@ -268,6 +268,99 @@ def scale_section(data: dict) -> str:
     )
 
 
+def readme_test(data: dict, name: str) -> str:
+    """The README's test table: recall@10 and nDCG@10 with intervals per set and mode."""
+    rows = [
+        [r["set"], r["mode"], ci(r.get("recall@10")), ci(r.get("ndcg@10"))]
+        for r in data["test"]
+        if "(paired)" not in r["mode"] or r["mode"].startswith("hybrid - dense (")
+    ]
+    corpora = "; ".join(f"{k}: {v}" for k, v in data.get("corpora", {}).items())
+    return (
+        table(["set", "mode", "test recall@10 [95% CI]", "test nDCG@10 [95% CI]"], rows)
+        + f"\n\nCorpora: {corpora}. Source: "
+        + f"[{name}.json](benchmarks/results/{name}.json)."
+    )
+
+
+def readme_speed(bm25: dict, ingest: dict, scale: dict) -> str:
+    """The README's speed table, each row from its result file."""
+    q, r = bm25["qps"], bm25["ratios"]
+    kb_q = next(v for k, v in q.items() if k.startswith("ragnb"))
+    raw_q = next(v for k, v in q.items() if k.startswith("raw bm25s, one query"))
+    fixed_q = next(v for k, v in q.items() if "fixed-vocabulary" in k)
+    rank_q = next(v for k, v in q.items() if k.startswith("rank-bm25"))
+    rows_i = {row["what"]: row for row in ingest["rows"]}
+    kb_add = next(v for k, v in rows_i.items() if "BM25 only" in k)
+    raw_add = next(v for k, v in rows_i.items() if k.startswith("raw bm25s"))
+    default = next(v for v in ingest["variants"] if v["variant"] == ingest["default_variant"])
+    by_size = {row["chunks"]: row for row in scale["rows"]}
+    lat = {n: by_size[n]["latency"]["hybrid"]["cpu_p50_ms"] for n in sorted(by_size)}
+    million = next((e for e in scale.get("extrapolated", []) if e["chunks"] == 1_000_000), None)
+    b, i, s = (
+        "[bm25.json](benchmarks/results/bm25.json)",
+        "[ingest.json](benchmarks/results/ingest.json)",
+        "[scale.json](benchmarks/results/scale.json)",
+    )
+    rows = [
+        [
+            "BM25 queries/s, pyfaq chunks",
+            f"{kb_q:,.0f}",
+            f"raw bm25s tokenize + retrieve {raw_q:,.0f}",
+            f"**{r['ragnb_vs_bm25s']:.2f}x** (target >= 0.8x)",
+            b,
+        ],
+        [
+            "",
+            "",
+            f"bm25s fixed-vocabulary tokenizer + scoring core {fixed_q:,.0f}",
+            f"**{r['ragnb_vs_bm25s_fixed_vocab_core']:.2f}x**",
+            b,
+        ],
+        ["", "", f"rank-bm25 {rank_q:,.0f}", f"**{r['ragnb_vs_rank_bm25']:.0f}x** (>= 20x)", b],
+        [
+            "ingest, BM25 only (chunks/s)",
+            f"{kb_add['chunks_per_s']:,.0f}",
+            f"raw bm25s {raw_add['chunks_per_s']:,.0f}",
+            f"{ingest['ratios']['bm25_ingest_vs_raw_bm25s']:.2f}x",
+            i,
+        ],
+        [
+            f"embedding, default MiniLM {default['variant']} (chunks/s)",
+            f"{default['chunks_per_s']}",
+            "torch fp32 in the same run",
+            f"**{default['speedup_vs_torch_fp32']:.2f}x** (CPU time "
+            f"{default['cpu_speedup_vs_torch_fp32']:.1f}x; target >= 3x)",
+            i,
+        ],
+        [
+            "hybrid search, CPU ms p50",
+            " / ".join(f"{v} at {n:,}" for n, v in lat.items()),
+            "",
+            "",
+            s,
+        ],
+    ]
+    if million:
+        rows.append(
+            [
+                "1M chunks (extrapolated)",
+                f"peak {million['peak_rss_gib']} GiB, hybrid "
+                f"~{million['hybrid_cpu_p50_ms']:.0f} ms CPU",
+                "a 2-core 24 GiB laptop copes up to",
+                f"~{approx(scale['laptop_copes_up_to_chunks'])} chunks",
+                s,
+            ]
+        )
+    m = bm25["machine"]
+    return (
+        table(["benchmark", "ragnb", "reference (same run)", "ratio", "result file"], rows)
+        + "\n\nThe project VM has 2 vCPUs shared by several jobs (load average "
+        + f"{m['load_avg_1m']} at the BM25 run, {ingest['machine']['load_avg_1m']} at the "
+        + "ingest run): every ratio compares arms measured in the same run."
+    )
+
+
 def replace(doc: Path, name: str, body: str) -> None:
     text = doc.read_text(encoding="utf-8")
     pattern = re.compile(rf"<!-- results:{name}:start -->.*?<!-- results:{name}:end -->", re.S)
@@ -294,6 +387,15 @@ def main() -> None:
         replace(numbers, "bm25", bm25_section(bm25))
     if scale := load("scale"):
         replace(DOCS / "scale.md", "scale", scale_section(scale))
+    readme = ROOT / "README.md"
+    tested = load("retrieval_devtest_full")
+    name = "retrieval_devtest_full"
+    if tested is None:
+        tested, name = devtest, "retrieval_devtest"
+    if tested:
+        replace(readme, "readme-test", readme_test(tested, name))
+    if bm25 and ingest and scale:
+        replace(readme, "readme-speed", readme_speed(bm25, ingest, scale))
 
 
 if __name__ == "__main__":
