@@ -134,24 +134,30 @@ def _rank(value: object) -> object:
     return "–" if value is None else value
 
 
-def hits_display(hits) -> _Html:
-    """The `%rag search` table: rank, source, heading, text, the final score and the rank each
-    retriever gave (– where that retriever did not return the chunk or was not run)."""
+def hits_display(hits, query: str = "") -> _Html:
+    """The `%rag search` table: rank, source, heading, text (query terms marked, Markdown table
+    pipes read as cells), the final score and the rank each retriever gave (– where that
+    retriever did not return the chunk or was not run)."""
+    from ragnb.widgets.highlight import highlight, query_terms
+
     header = ["rank", "doc_id", "heading", "text", "score", "bm25 rank", "dense rank"]
-    rows = []
+    terms = query_terms(query)
+    rows, cells = [], []
     for row in hits.iter_rows(named=True):
+        text = _html.shorten(_html.unpipe(row["text"]), 240)
         rows.append(
             [
                 row["rank"],
                 row["doc_id"],
                 row.get("heading") or "",
-                _html.shorten(row["text"], 240),
+                text,
                 f"{row['score']:.4g}" if row.get("score") is not None else None,
                 _rank(row.get("bm25_rank")),
                 _rank(row.get("dense_rank")),
             ]
         )
-    html = _html.STYLE + _html.table(rows, header)
+        cells.append([*rows[-1][:3], highlight(text, terms), *rows[-1][4:]])
+    html = _html.STYLE + _html.table(cells, header, raw_columns=[3])
     lines = [
         f"{r[0]:>3}. [{r[1]}] {_html.shorten(r[3], 100)}  (score {r[4]}, bm25 {r[5]}, dense {r[6]})"
         for r in rows
@@ -168,8 +174,23 @@ def prompt_display(prompt: str) -> _Html:
     return _Html(html, "--- prompt ---\n" + prompt)
 
 
+def _status_words(status: dict) -> list[tuple[str, object]]:
+    """kb.status() for people: index states in words, settings as key=value, no raw dicts."""
+    words = {"stale (rebuilt on next search)": "built on the next search (chunks changed)"}
+    pairs = []
+    for key, value in status.items():
+        if key == "bm25":
+            value = words.get(value, value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value)) or "none"
+        pairs.append((key.replace("_", " "), value))
+    return pairs
+
+
 def _key_value_display(title: str, pairs: list[tuple[str, object]]) -> _Html:
-    html = f"<b>{_html.esc(title)}</b>" + _html.STYLE + _html.table(pairs, ["", ""])
+    html = f"<b>{_html.esc(title)}</b>" + _html.STYLE + _html.table(pairs, None)
     width = max((len(k) for k, _ in pairs), default=0)
     text = "\n".join([title, *(f"  {k:<{width}}  {v}" for k, v in pairs)])
     return _Html(html, text)
@@ -647,7 +668,7 @@ class RagMagics(Magics):
             hits = kb.search(query, **retrieval)
         if args.out:
             self.shell.user_ns[args.out] = hits
-        return hits_display(hits)
+        return hits_display(hits, query)
 
     def _cmd_status(self, rest: str):
         args = self._sub_args(self._sub_parser("status"), rest)
@@ -656,9 +677,11 @@ class RagMagics(Magics):
         from ragnb.generate import choose_backend, resolve_model
 
         kb = self.kb()
+        others = sorted(set(self.kbs) - {self.current})
+        name = repr(self.current) + (f" (others: {', '.join(others)})" if others else "")
         pairs: list[tuple[str, object]] = [
-            ("knowledge base", f"{self.current} (of {', '.join(sorted(self.kbs))})"),
-            *kb.status().items(),
+            ("knowledge base", name),
+            *_status_words(kb.status()),
             ("columns", ", ".join(kb.chunks.columns)),
         ]
         # a missing model or backend is worth reporting here, not worth failing for

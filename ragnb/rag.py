@@ -361,6 +361,16 @@ class AnswerStream:
         return self._job.fitted.prompt
 
     @property
+    def retrieval_ms(self) -> float:
+        """How long retrieval took, known before generation starts."""
+        return self._job.retrieval_ms
+
+    @property
+    def prompt_tokens(self) -> int:
+        """How many tokens the model reads before its first answer token."""
+        return self._job.fitted.prompt_tokens
+
+    @property
     def started(self) -> bool:
         """Whether generation has begun."""
         return self._source is not None

@@ -136,6 +136,21 @@ def test_status_reports_corpus_and_model(ip, magics):
     assert "model" in status and "backend" in status
 
 
+def test_status_reads_in_words_without_raw_settings_or_an_empty_header(ip):
+    status = line(ip, "status")
+    bundle = status._repr_mimebundle_()
+    assert "(of " not in status.text and "{" not in status.text and "stale" not in status.text
+    assert "k1=1.5" in status.text  # BM25 settings as key=value
+    assert "<thead>" not in bundle["text/html"]
+
+
+def test_search_marks_query_terms_and_reads_markdown_tables(ip):
+    hits = line(ip, "search what does error code E-47 mean --k 3 --mode bm25")
+    html = hits._repr_mimebundle_()["text/html"]
+    assert "<mark>error</mark>" in html.lower() or "<mark>Error</mark>" in html
+    assert "|---|" not in html and "E-09 · console memory full" in html
+
+
 def test_models_lists_the_installed_default(ip):
     models = line(ip, "models")
     assert isinstance(models, pl.DataFrame)

@@ -17,6 +17,7 @@ import ragnb
 from ragnb.datasets import manual_dir
 from ragnb.errors import InputError
 from ragnb.widgets import ComparisonView, ExplorerState, explore
+from ragnb.widgets.render import hits_html
 
 QUERY = "how long do the backup batteries last"
 
@@ -285,6 +286,16 @@ def test_generate_streams_the_answer_and_reenables_controls(kb, rag):
     assert ex.cancel_button.disabled
     assert "ragnb-answer-text" in ex.to_html()
     assert ex.snapshot().data == ex.to_html()
+    # the phases as they happened: retrieval, prompt reading, generation from the first token
+    assert "retrieved in" in ex.answer_status.value and "prompt tokens" in ex.answer_status.value
+    assert ex.phases["prompt_tokens"] == ex.answer.timings["prompt_tokens"] > 0
+    assert ex.phases["prompt_ms"] > 0 and ex.phases["retrieval_ms"] >= 0
+    # a new search marks the answer as the earlier one's; going back shows it plainly again
+    question = ex.state.query
+    ex.state.query = "how do I pair the Mast"
+    assert "ragnb-stale" in ex.answer_view.value and "ragnb-answer-text" in ex.answer_view.value
+    ex.state.query = question
+    assert "ragnb-stale" not in ex.answer_view.value
 
 
 @pytest.mark.slow
@@ -302,6 +313,33 @@ def test_cancel_stops_the_stream_and_keeps_the_partial_answer(kb, rag):
     assert ex.answer is not None
     assert ex.answer.timings["generation_tokens"] < 200
     assert not ex.generate_button.disabled and ex.cancel_button.disabled
+
+
+def test_generate_with_nothing_retrieved_says_so_and_answers_nothing(bm25_kb):
+    ex = explore(bm25_kb, query="batteries", where='pl.col("doc_id") == "no such file"')
+    assert ex.state.hits.is_empty()
+    assert ex.generate() is None
+    assert "Nothing was retrieved" in ex.answer_status.value
+    assert ex._rag is None  # no model was loaded for it
+
+
+def test_where_placeholder_is_a_working_filter_on_a_real_column(bm25_kb):
+    ex = explore(bm25_kb, query="batteries")
+    example = ex.where.placeholder
+    assert "doc_id" in example and "year" not in example
+    ex.state.where = example
+    assert ex.state.error == "" and ex.state.hits.height >= 1
+    assert set(ex.state.hits["doc_id"]) == {bm25_kb.chunks["doc_id"][0]}
+
+
+def test_document_column_falls_back_to_the_source_file_then_doc_id():
+    kb = ragnb.KnowledgeBase(embedder=None)
+    kb.add("The kettle boils water in ninety seconds.", id="kettle-faq")
+    hits = kb.search("kettle boils", k=1)
+    html = hits_html(hits.with_columns(pl.lit(None, pl.String).alias("title")), "kettle")
+    cell = re.search(r'<td class="num">1</td><td>([^<]*)', html).group(1)
+    assert cell in {"kettle-faq", Path(hits["source"][0] or "x").name}
+    assert cell
 
 
 def test_generate_without_a_query_says_so(bm25_kb):

@@ -57,9 +57,10 @@ CSS = f"""<style>
 .ragnb-card .win{{color:{FG};font-weight:700}}
 .ragnb-card .key{{display:inline-block;width:10px;height:10px;border-radius:2px;
   margin:0 4px 0 10px;vertical-align:-1px}}
-.ragnb-card table{{border-collapse:collapse;font-size:12px;margin-top:2px}}
-.ragnb-card th,.ragnb-card td{{border-bottom:1px solid {LINE};padding:3px 8px;text-align:left;
-  vertical-align:top;color:{FG}}}
+.ragnb-card table{{border-collapse:collapse;font-size:12px;margin-top:2px;table-layout:auto}}
+/* two classes and two elements outrank JupyterLab's right-aligned output cells */
+.ragnb-card.ragnb-card table th,.ragnb-card.ragnb-card table td{{border-bottom:1px solid {LINE};
+  padding:3px 8px;text-align:left;vertical-align:top;color:{FG}}}
 .ragnb-card th{{font-weight:600}}
 .ragnb-card td.best{{font-weight:700}}
 .ragnb-card details{{margin-top:10px}}

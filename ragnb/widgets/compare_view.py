@@ -15,7 +15,7 @@ import polars as pl
 
 from ragnb._html import esc, table
 from ragnb.errors import INSTALL, InputError, require
-from ragnb.widgets.render import badge, number, wrap
+from ragnb.widgets.render import badge, display_live, number, wrap
 
 REQUIRED = ("question", "arm", "answer")
 ALL = "all questions"
@@ -105,7 +105,7 @@ class ComparisonView:
         if row.get("model"):
             head += f' <span class="muted">{esc(row["model"])}</span>'
         facts = []
-        if "contains_reference" in row:
+        if row.get("contains_reference") is not None:  # no reference: nothing to say, no "–"
             facts.append(badge(row["contains_reference"], "contains reference", "misses reference"))
         if row.get("latency_s") is not None:
             facts.append(f"{esc(number(row['latency_s'], 2))} s")
@@ -174,6 +174,17 @@ class ComparisonView:
 
     def __repr__(self) -> str:
         return f"ComparisonView({len(self.questions)} questions × arms {', '.join(self.arms)})"
+
+    def _ipython_display_(self) -> None:
+        try:
+            ui = self.ui
+        except ImportError:  # no ipywidgets: the static HTML is the whole display
+            from IPython.display import display
+
+            display({"text/html": self.to_html(), "text/plain": repr(self)}, raw=True)
+            return
+        # the live widget, then the static snapshot a reopened notebook shows
+        display_live(ui, self.to_html(), repr(self))
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
         try:

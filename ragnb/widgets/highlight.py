@@ -17,8 +17,8 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 # Words so common that marking them would mark every line ("how do I install it").
 _FALLBACK_STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from how i in is it of on or the to what when "
-    "where which who why with you your".split()
+    "a an and are as at be by can do does for from how i in is it its it's of on or the to what "
+    "when where which who why with you your this that these those".split()
 )
 
 
@@ -59,8 +59,11 @@ def query_terms(query: str) -> frozenset[str]:
     >>> sorted(query_terms("How do I install the printers?"))
     ['instal', 'printer']
     """
+    stop = _stopwords()
     words = (w.lower() for w in _WORD.findall(query or ""))
-    return frozenset(stem(w) for w in words if len(w) > 1 and w not in _stopwords())
+    # a stop word's stem is dropped too: "its" stems to "it", which would mark every "it"
+    stems = (stem(w) for w in words if len(w) > 1 and w not in stop)
+    return frozenset(s for s in stems if s not in stop)
 
 
 def highlight(text: str, terms: Iterable[str]) -> str:

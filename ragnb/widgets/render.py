@@ -7,21 +7,28 @@ from __future__ import annotations
 
 import polars as pl
 
-from ragnb._html import STYLE, esc, shorten
+from ragnb._html import STYLE, esc, shorten, unpipe
 from ragnb.widgets.highlight import highlight, query_terms
 
 BM25_COLOUR = "#e69f00"
 DENSE_COLOUR = "#0072b2"
 
 # Scoped styles of the widgets; the class names are also what the browser test looks for.
+# Colours are JupyterLab's CSS variables (light fallbacks), so the dark theme reads too.
 WIDGET_STYLE = STYLE + (
     "<style>.ragnb{line-height:1.35}.ragnb .ragnb-hits td.num{text-align:right;white-space:nowrap}"
-    ".ragnb .ragnb-text{max-width:48em}"
+    ".ragnb .ragnb-text{max-width:48em;min-width:14em}"
     ".ragnb .ragnb-badge{border-radius:3px;padding:0 4px;font-size:0.85em;color:#fff}"
     ".ragnb .ragnb-yes{background:#2a7d2a}.ragnb .ragnb-no{background:#a33}"
-    ".ragnb .ragnb-arms{display:flex;gap:8px;align-items:stretch}"
-    ".ragnb .ragnb-arm{flex:1;border:1px solid #ddd;padding:4px 8px;min-width:12em}"
-    ".ragnb .ragnb-error{color:#a33}</style>"
+    ".ragnb .ragnb-arms{display:flex;flex-wrap:wrap;gap:8px;align-items:stretch}"
+    ".ragnb .ragnb-arm{flex:1;border:1px solid var(--jp-border-color2,#ddd);padding:4px 8px;"
+    "min-width:12em}"
+    ".ragnb .ragnb-error{color:var(--jp-error-color1,#a33)}"
+    # hits beside the plot when there is room, the plot below them when not (800 px)
+    ".ragnb .ragnb-hits-plot{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:flex-start}"
+    ".ragnb .ragnb-hits-box{flex:1 1 36em;min-width:0;max-width:100%;overflow-x:auto}"
+    ".ragnb .ragnb-composition text{fill:var(--jp-ui-font-color1,#1f1f1f)}"
+    ".ragnb .ragnb-composition text.muted{fill:var(--jp-ui-font-color2,#616161)}</style>"
 )
 
 
@@ -38,6 +45,20 @@ def number(value: object, digits: int = 3) -> str:
     return str(value)
 
 
+def document_name(hit: dict) -> str:
+    """What to call a hit's document: its title, else its source file, else its doc_id
+    (chunks loaded from a JSONL corpus may have no title).
+
+    >>> document_name({"title": None, "source": "/data/faq/install.md", "doc_id": "install"})
+    'install.md'
+    """
+    for key in ("title", "source"):
+        value = hit.get(key)
+        if value:
+            return str(value).replace("\\", "/").rsplit("/", 1)[-1] if key == "source" else value
+    return str(hit.get("doc_id") or "")
+
+
 def hits_html(hits: pl.DataFrame, query: str, text_limit: int = 400) -> str:
     """The ranked hits as an HTML table: rank, title and heading, the text with the query terms
     marked, the final score, and BM25 rank/score next to dense rank/score.
@@ -47,10 +68,10 @@ def hits_html(hits: pl.DataFrame, query: str, text_limit: int = 400) -> str:
     terms = query_terms(query)
     rows = []
     for hit in hits.iter_rows(named=True):
-        where = esc(hit.get("title") or "")
+        where = esc(document_name(hit))
         if hit.get("heading"):
             where += f'<br><span class="muted">{esc(hit["heading"])}</span>'
-        text = highlight(shorten(hit.get("text") or "", text_limit), terms)
+        text = highlight(shorten(unpipe(hit.get("text") or ""), text_limit), terms)
         cells = [
             f'<td class="num">{esc(hit["rank"])}</td>',
             f"<td>{where}</td>",
@@ -91,11 +112,11 @@ def composition_html(parts: pl.DataFrame, width: int = 200) -> str:
         tip = f"#{row['rank']}: BM25 {row['bm25_part']:.4f} + dense {row['dense_part']:.4f}"
         bars.append(
             f'<g class="ragnb-part"><title>{esc(tip)}</title>'
-            f'<text x="0" y="{y + 11}" font-size="11" fill="#666">#{esc(row["rank"])}</text>'
+            f'<text class="muted" x="0" y="{y + 11}" font-size="11">#{esc(row["rank"])}</text>'
             f'<rect x="{label_w}" y="{y + 2}" width="{b:.1f}" height="11" fill="{BM25_COLOUR}"/>'
             f'<rect x="{label_w + b:.1f}" y="{y + 2}" width="{d:.1f}" height="11" '
             f'fill="{DENSE_COLOUR}"/>'
-            f'<text x="{label_w + width + 6}" y="{y + 11}" font-size="11" fill="#666">'
+            f'<text class="muted" x="{label_w + width + 6}" y="{y + 11}" font-size="11">'
             f"{share:.0%} BM25</text></g>"
         )
     legend = (
@@ -117,6 +138,53 @@ def badge(ok: bool | None, yes: str = "yes", no: str = "no") -> str:
         return esc(None)
     cls, label = ("ragnb-yes", yes) if ok else ("ragnb-no", no)
     return f'<span class="ragnb-badge {cls}">{esc(label)}</span>'
+
+
+# A widget display is two outputs: the live widget, then a static snapshot for readers without
+# it. JupyterLab renders a saved widget view even when its model is gone (a notebook reopened on
+# a new kernel shows "Error displaying widget: model not found"), so the snapshot is its own
+# output: hidden while the live widget (class ragnb-live) is on the page, and the dead widget
+# output hidden when it is not.
+FALLBACK_STYLE = (
+    "<style>.jp-OutputArea-child:has(.ragnb-live)+.jp-OutputArea-child:has(.ragnb-fallback)"
+    "{display:none}"
+    ".jp-OutputArea-child:not(:has(.ragnb-live)):has(+.jp-OutputArea-child .ragnb-fallback)"
+    "{display:none}</style>"
+)
+
+
+def fallback_bundle(html: str, text: str) -> dict[str, str]:
+    """The static snapshot output that follows a live widget (see FALLBACK_STYLE)."""
+    return {
+        "text/html": f'<div class="ragnb-fallback">{FALLBACK_STYLE}{html}</div>',
+        "text/plain": text,
+    }
+
+
+def display_live(ui, html: str, text: str) -> str | None:
+    """Display the widget `ui` and its static snapshot `html`; returns the snapshot's display
+    id, so the caller can keep it up to date with `update_fallback`."""
+    from IPython.display import display
+
+    ui.add_class("ragnb-live")
+    bundle = dict(ui._repr_mimebundle_() or {})
+    bundle["text/plain"] = text
+    display(bundle, raw=True)
+    handle = display(fallback_bundle(html, text), raw=True, display_id=True)
+    return handle.display_id if handle is not None else None
+
+
+def update_fallback(display_id: str | None, html: str, text: str) -> str | None:
+    """Replace the snapshot shown under `display_id`; returns the id (None if it cannot)."""
+    if display_id is None:
+        return None
+    from IPython.display import update_display
+
+    try:
+        update_display(fallback_bundle(html, text), raw=True, display_id=display_id)
+    except Exception:  # no kernel to send to (e.g. a script): the snapshot just stays
+        return None
+    return display_id
 
 
 def wrap(body: str) -> str:
