@@ -244,9 +244,13 @@ def compare(
         bar = tqdm(total=len(rows_in) * len(arms), desc="compare", unit="answer")
     out = []
     try:
+        if kb is not None:
+            kb.build(progress=False)  # index now: the first question's latency is not indexing
         # arm by arm, so each model is loaded once and stays warm for its questions
         for arm, _, name, _ in arms:
             options = ask_options(arm, search)
+            if arm != "extractive":
+                _ = pipelines[name].backend  # load now: latency_s is per question, not a load
             for row in rows_in:
                 answer = pipelines[name].ask(
                     row.question,

@@ -202,7 +202,7 @@ def train(
 
     hooks: list[Callable] = []
     if progress:
-        hooks.append(ProgressBar(desc=f"fine-tuning {name}"))
+        hooks.append(ProgressBar(desc="fine-tuning"))  # a long model name wrapped the bar
     if plot is True or (plot == "auto" and in_notebook()):
         hooks.append(LossPlot())
     hooks.extend(callbacks)

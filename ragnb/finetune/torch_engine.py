@@ -9,6 +9,7 @@ adapter GGUF (see export.py) and the checkpoint that ``resume=True`` restarts fr
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib.util
 import json
@@ -18,6 +19,7 @@ import re
 import resource
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -257,6 +259,28 @@ def write_checkpoint(
             old.unlink(missing_ok=True)
 
 
+# Library notices that say nothing to a notebook user (a transformers deprecation inside peft; peft
+# looking for a config file a GGUF folder never has); in Jupyter each was a pink stderr box.
+_LIBRARY_NOTICES = (
+    (FutureWarning, r".*is_gradient_checkpointing.* is deprecated"),
+    (UserWarning, r"Could not find a config file in"),
+)
+
+
+def _quiet(function: Callable) -> Callable:
+    """Run `function` with the library notices above ignored (every other warning still shows)."""
+
+    @functools.wraps(function)
+    def quiet(*args, **kwargs):
+        with warnings.catch_warnings():
+            for category, message in _LIBRARY_NOTICES:
+                warnings.filterwarnings("ignore", message=message, category=category)
+            return function(*args, **kwargs)
+
+    return quiet
+
+
+@_quiet
 def train(
     rows: Sequence[tuple[str, str]],
     *,
