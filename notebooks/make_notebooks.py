@@ -153,9 +153,12 @@ search modes of a ragnb knowledge base on a real question set:
 
 The question set is the Debian FAQ (147 documents, 120 questions) when the evaluation folder
 `shared/eval/debfaq` sits beside the repository, and otherwise the Skymere manual packaged with
-ragnb, turned into the same layout, so the notebook runs on a fresh clone.
+ragnb, turned into the same layout, so the notebook runs on a fresh clone. `CORPUS` below picks
+one explicitly, and the cell says which one it used and why.
 """),
     code("""
+CORPUS = "auto"  # "debfaq", "skymere", or "auto": the Debian FAQ when its folder is there
+
 import json
 import tempfile
 from pathlib import Path
@@ -193,7 +196,16 @@ def skymere_as_beir() -> Path:
 
 
 shared = find_repo_root(Path.cwd()).parent / "shared" / "eval" / "debfaq"
-eval_dir = shared if (shared / "corpus.jsonl").is_file() else skymere_as_beir()
+found = (shared / "corpus.jsonl").is_file()
+if CORPUS == "debfaq" and not found:
+    raise FileNotFoundError(f"CORPUS = 'debfaq' but {shared} has no corpus.jsonl")
+if CORPUS == "debfaq" or (CORPUS == "auto" and found):
+    eval_dir = shared
+    print(f"corpus: the Debian FAQ from {shared}")
+else:
+    eval_dir = skymere_as_beir()
+    why = "as asked" if CORPUS == "skymere" else f"{shared} is not there"
+    print(f"corpus: the packaged Skymere manual ({why})")
 data = ragnb.evaluate.load_beir(eval_dir)
 print(f"{data.name}: {data.corpus.height} documents, {data.queries.height} questions")
 data.corpus.head(3)
