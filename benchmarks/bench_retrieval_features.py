@@ -33,6 +33,7 @@ import polars as pl
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 from _common import EVAL, RESULTS, machine, results_dir, write_result  # noqa: E402
+from bench_devtest import thinned  # noqa: E402
 
 from ragnb.evaluate.retrieval import build_kb, docs_by_best_chunk, load_beir  # noqa: E402
 from ragnb.evaluate.splits import (  # noqa: E402
@@ -79,13 +80,21 @@ def expansions(name: str, questions: dict[str, str], backend) -> dict[str, dict[
     return out
 
 
-def run_set(name: str, n: int, backend) -> dict:
-    data = subset(load_beir(EVAL / name), "test")
+def run_set(name: str, n: int, backend, embedder: str, pyfaq_every: int) -> dict:
+    data = load_beir(EVAL / name)
+    corpus = f"{data.corpus.height:,} documents (all)"
+    if name == "pyfaq" and pyfaq_every > 1:
+        data = thinned(data, pyfaq_every)
+        corpus = (
+            f"{data.corpus.height:,} of 4,347 sections: every answer section and every "
+            f"{pyfaq_every}th other one (bench_devtest's thinning: fewer distractors)"
+        )
+    data = subset(data, "test")
     ids = sample(data.queries["query_id"].to_list(), n)
     questions = dict(data.queries.select("query_id", "text").iter_rows())
     questions = {q: questions[q] for q in ids}
     written = expansions(name, questions, backend)
-    kb = build_kb(data, embedder="minilm-fp32", progress=True)
+    kb = build_kb(data, embedder=embedder, progress=True)
     reranker = as_reranker(True, kb.embedder)
     settings = SearchSettings(k=DEPTH)
     runs: dict[str, dict[str, list[str]]] = {arm: {} for arm in ARMS}
@@ -126,6 +135,8 @@ def run_set(name: str, n: int, backend) -> dict:
         table[arm] = row
     empty = sum(1 for e in written["multi-query"].values() if not e.generated)
     return {
+        "embedder": getattr(kb.embedder, "cache_id", kb.embedder.name),
+        "corpus": corpus,
         "queries": len(ids),
         "test_queries": data.queries.height,
         "chunks": len(kb),
@@ -165,6 +176,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["debfaq", "pyfaq"])
     parser.add_argument("--queries", type=int, default=60, help="test queries per set (sampled)")
+    parser.add_argument("--embedder", default="minilm", help="as KnowledgeBase(embedder=...)")
+    parser.add_argument(
+        "--pyfaq-every",
+        type=int,
+        default=1,
+        help="keep every Nth pyfaq section besides the answers (1: the whole corpus)",
+    )
     parser.add_argument(
         "--expansions-only", action="store_true", help="generate and cache expansions, then stop"
     )
@@ -183,7 +201,7 @@ def main() -> None:
     previous = RESULTS / "retrieval_features.json"
     results = json.loads(previous.read_text())["results"] if previous.exists() else {}
     for name in args.sets:
-        results[name] = run_set(name, args.queries, backend)
+        results[name] = run_set(name, args.queries, backend, args.embedder, args.pyfaq_every)
         print(markdown({name: results[name]}), flush=True)
     table = markdown(results)
     print(table)
@@ -195,7 +213,7 @@ def main() -> None:
             "reranked_chunks": RERANKED,
             "n_rewordings": N_QUERIES,
             "model": backend.model_name,
-            "embedder": "all-MiniLM-L6-v2 (torch fp32)",
+            "embedder": "per set: the knowledge base embedder's cache id",
             "split": "test half (ragnb.evaluate.splits), sampled with seed 0",
             "results": results,
         },
