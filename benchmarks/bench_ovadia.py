@@ -95,8 +95,19 @@ def update_doc(body: str) -> None:
     print(f"updated {DOC} (ovadia)")
 
 
+def one_torch_thread() -> None:
+    """With --threads 1, training uses one torch thread: on a machine shared with other jobs
+    (load far above the core count) two threads spin against each other and each step costs
+    several times the CPU."""
+    import torch
+
+    torch.set_num_threads(1)
+    torch.set_num_threads = lambda n: None  # the torch engine would set the core count again
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=0, help="1: one torch thread")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--facts", type=int, default=24, help="train pairs (and test questions)")
     parser.add_argument("--paraphrases", type=int, default=2, help="rewordings per question")
@@ -108,6 +119,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-doc", action="store_true", help="do not touch the docs")
     args = parser.parse_args()
+    if args.threads == 1:
+        one_torch_thread()
 
     train = datasets.questions("train").head(args.facts)
     test = datasets.questions("paraphrase").head(args.facts)  # same facts, unseen wordings
