@@ -86,3 +86,23 @@ def test_bad_arguments_are_input_errors(kb):
         Chat(kb, max_turns=0)
     with pytest.raises(InputError, match="non-empty"):
         Chat(kb).ask("  ")
+
+
+def test_chat_cells_and_the_chat_subcommand(kb):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "ragnb")
+    shell.user_ns["chat_kb"] = kb
+    options = "--kb chat_kb --chat --k 2 --max-tokens 8 --no-stream"
+    first = shell.run_cell_magic("rag", options, FIRST)
+    second = shell.run_cell_magic("rag", options, FOLLOW_UP)
+    assert first.standalone_question is None and second.question == FOLLOW_UP
+    assert "batter" in second.standalone_question.lower()
+    shown = str(shell.run_line_magic("rag", "chat --kb chat_kb"))
+    assert f"1. {FIRST}" in shown and f"2. {FOLLOW_UP}" in shown
+    assert second.standalone_question in shown
+    shell.run_line_magic("rag", "chat reset --kb chat_kb")
+    again = shell.run_cell_magic("rag", options, FOLLOW_UP)
+    assert again.standalone_question is None  # a first question again: nothing to condense
+    assert "no --chat conversation" in str(shell.run_line_magic("rag", "chat --kb other"))
