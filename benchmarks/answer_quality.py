@@ -227,8 +227,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.from_result:
-        payload = json.loads((results_dir() / "answer_quality.json").read_text())
-        update_section("answer_quality", doc_body(payload))
+        from_result()
         return
 
     frame = pl.concat([datasets.questions(s) for s in ("train", "heldout", "absent")])
@@ -256,13 +255,16 @@ def main() -> None:
         "summary": table.to_dicts(),
         "answers": records,
     }
+    write_result("answer_quality", payload, doc_body(payload))
+    from_result()
+
+
+def from_result() -> None:
+    """The docs table and the .md beside the JSON, generated from the result file alone."""
+    payload = json.loads((results_dir() / "answer_quality.json").read_text())
     body = doc_body(payload)
-    write_result("answer_quality", payload, body)
-    # the docs table is generated from the file just written, never from memory
-    update_section(
-        "answer_quality",
-        doc_body(json.loads((results_dir() / "answer_quality.json").read_text())),
-    )
+    (results_dir() / "answer_quality.md").write_text(body.rstrip() + "\n")
+    update_section("answer_quality", body)
 
 
 if __name__ == "__main__":
