@@ -21,7 +21,11 @@ Measures (judged by ragnb.evaluate.matches_reference / abstains, with the distra
     false_abstention      answerable questions abstained on
     citation_precision    over right answers: cited passages (model's and attributed) whose text
                           states the reference, by the same judge (independent of ragnb's check)
-    added_time            (evidence_ms + verify_ms) / total_ms, mean over answers
+    added_time            (evidence_ms + verify_ms) / total_ms, mean over answers (for the
+                          extractive arm a share of a total with no generation in it: ignore)
+
+Run one model and arm at a time on a shared machine (--models M --arms A); each run adds its
+results to the file and keeps the others'. total_ms depends on the machine's load at the time.
 
 Writes benchmarks/results/grounded_answers.json (or grounded_answers_<corpus>.json).
 """
