@@ -114,7 +114,9 @@ def embed(embedder, texts: list[str]) -> np.ndarray:
         cache = _vectors.setdefault(embedder, {})
     except TypeError:  # an embedder that cannot be weakly referenced: no cache
         cache = {}
-    missing = list(dict.fromkeys(t for t in texts if t not in cache))
+    # A local copy of what is found: another thread asking at the same time may clear the cache.
+    found = {t: cache[t] for t in dict.fromkeys(texts) if t in cache}
+    missing = [t for t in dict.fromkeys(texts) if t not in found]
     if missing:
         if len(cache) + len(missing) > _CACHE_SIZE:
             cache.clear()
@@ -123,8 +125,9 @@ def embed(embedder, texts: list[str]) -> np.ndarray:
         parts = [embedder.embed(missing[i : i + _SLICE]) for i in range(0, len(missing), _SLICE)]
         fresh = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts])
         fresh /= np.maximum(np.linalg.norm(fresh, axis=1, keepdims=True), 1e-12)
+        found.update(zip(missing, fresh, strict=True))
         cache.update(zip(missing, fresh, strict=True))
-    return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
+    return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
 
 
 def combine(dense: float, lexical: float, settings: GroundingSettings, has_dense: bool) -> float:
