@@ -95,7 +95,7 @@ def screenshots(card_html: str) -> list[Path]:
                 "--disable-gpu",
                 "--hide-scrollbars",
                 f"--screenshot={png}",
-                "--window-size=820,640",
+                "--window-size=820,760",
                 html.as_uri(),
             ],
             check=True,

@@ -188,10 +188,9 @@ def _cost(m: Measurements) -> str:
     from ragnb.evaluate.scorecard import fmt_bytes, fmt_seconds
 
     rag, ft, t = m.stats("rag"), m.stats("finetuned"), m.training
-    ft_memory = t.peak_rss_increase
     rows = [
         ("time before the first answer", m.index.seconds, t.seconds, fmt_seconds),
-        ("peak memory rise", m.index.peak_rss_increase, ft_memory, fmt_bytes),
+        ("peak memory rise", m.index.peak_rss_increase, t.peak_rss_increase, fmt_bytes),
         ("seconds per answer", rag.mean_seconds, ft.mean_seconds, fmt_seconds),
         ("parameters changed", 0, t.parameters, lambda v: "n/a" if v is None else f"{v:,}"),
         ("labelled pairs needed", 0, t.pairs, lambda v: "n/a" if v is None else f"{v}"),
@@ -207,6 +206,11 @@ def _cost(m: Measurements) -> str:
             for i, v in enumerate((a, b))
         ]
         body.append(f"<tr><th>{esc(label)}</th>{''.join(cells)}</tr>")
+    if t.peak_rss_increase is None and t.peak_rss is not None:  # a reused model: its own peak
+        body[1] = (
+            f"<tr><th>peak memory</th><td>+{esc(fmt_bytes(m.index.peak_rss_increase))} (rise)"
+            f"</td><td>{esc(fmt_bytes(t.peak_rss))} (training process peak)</td></tr>"
+        )
     head = f"<tr><th></th><th>{esc(_short('rag'))}</th><th>{esc(_short('finetuned'))}</th></tr>"
     caption = (
         "indexing a copy of the corpus vs training"
