@@ -8,7 +8,8 @@ One concern per module:
     ragnb.evaluate.citations   what an answer's citations are worth (cited, precision, support)
     ragnb.evaluate.measure     wall time and peak memory of a block (``measure``)
     ragnb.evaluate.compare     the same questions through base / +RAG / fine-tuned arms
-    ragnb.evaluate.scorecard   the RAG vs fine-tuning table, and its picture
+    ragnb.evaluate.scorecard   the RAG vs fine-tuning table: typed Measurements -> table()
+    ragnb.evaluate.picture     the scorecard as one screen of HTML (bars, timeline, cost)
 
 ``ragnb.compare`` and ``ragnb.scorecard`` are the two entry points a notebook needs; the names
 below are re-exported so ``ragnb.evaluate.beir(...)`` and ``python -m ragnb.evaluate PATH`` work.
