@@ -60,7 +60,7 @@ def unpipe(text: str) -> str:
     """Markdown table rows as readable lines: the rule line dropped, cells joined with " · ".
 
     >>> unpipe("| Code | Meaning |\\n|---|---|\\n| E-09 | memory full |")
-    'Code · Meaning\\nE-09 · memory full'
+    'Code · Meaning.\\nE-09 · memory full.'
     """
     lines = []
     for line in str(text).splitlines():
@@ -69,6 +69,7 @@ def unpipe(text: str) -> str:
         stripped = line.strip()
         if stripped.startswith("|") and stripped.endswith("|") and len(stripped) > 1:
             line = " · ".join(cell.strip() for cell in stripped[1:-1].split("|"))
+            line += "" if line.endswith((".", ":", ";", "!", "?")) else "."  # rows stay apart
         lines.append(line)
     return "\n".join(lines)
 

@@ -107,6 +107,8 @@ def lab(tmp_path):
             f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
             f"--LabApp.user_settings_dir={settings}",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            # window.jupyterapp, so a test can switch the theme through JupyterLab's own command
+            "--LabApp.expose_app_in_browser=True",
             *(["--allow-root"] if os.geteuid() == 0 else []),
         ],
         cwd=root,

@@ -321,6 +321,8 @@ def test_generate_with_nothing_retrieved_says_so_and_answers_nothing(bm25_kb):
     assert ex.generate() is None
     assert "Nothing was retrieved" in ex.answer_status.value
     assert ex._rag is None  # no model was loaded for it
+    ex.state.where = ""  # the note was about that search: it goes with it
+    assert ex.state.hits.height and "Nothing" not in ex.answer_status.value
 
 
 def test_where_placeholder_is_a_working_filter_on_a_real_column(bm25_kb):

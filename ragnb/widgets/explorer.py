@@ -36,6 +36,7 @@ from ragnb.widgets.render import (
 
 K_MAX = 50
 _SEARCHED = ("k", "mode", "fusion", "alpha")  # the traits SearchSettings checks
+_NOTHING = "Nothing was retrieved with these settings (check the filter): no answer generated."
 
 
 def where_example(kb: Any) -> str:
@@ -263,7 +264,7 @@ class Explorer:
             placeholder="Ask the knowledge base…",
             description="query",
             continuous_update=False,
-            layout=widgets.Layout(width="100%", max_width="48em"),
+            layout=widgets.Layout(width="calc(100% - 8px)", max_width="48em"),  # 2x margin
         )
         self.mode = widgets.ToggleButtons(options=list(MODES), value=s.mode, description="mode")
         self.k = widgets.IntSlider(
@@ -272,7 +273,8 @@ class Explorer:
             max=min(K_MAX, max(1, len(kb))),
             description="k",
             continuous_update=False,
-            layout=widgets.Layout(width="22em", min_width="16em"),
+            layout=widgets.Layout(width="30em", min_width="20em"),
+            style={"description_width": "initial"},
         )
         self.fusion = widgets.ToggleButtons(
             options=list(FUSIONS), value=s.fusion, description="fusion"
@@ -284,14 +286,15 @@ class Explorer:
             step=0.05,
             description="α (dense)",
             continuous_update=False,
-            layout=widgets.Layout(width="22em", min_width="16em"),
+            layout=widgets.Layout(width="30em", min_width="20em"),
+            style={"description_width": "initial"},
         )
         self.where = widgets.Text(
             value=s.where,
             placeholder=where_example(kb),
             description="where",
             continuous_update=False,
-            layout=widgets.Layout(width="100%", max_width="48em"),
+            layout=widgets.Layout(width="calc(100% - 8px)", max_width="48em"),  # 2x margin
         )
         self.rerank = widgets.Checkbox(value=s.rerank, description="rerank")
         self.expand = widgets.Dropdown(
@@ -369,6 +372,8 @@ class Explorer:
     def _render(self, _change=None) -> None:
         self.results.value = wrap(self.state.results_html())
         self.status.value = self._status_line()
+        if not self.busy and _NOTHING in self.answer_status.value:
+            self.answer_status.value = ""  # it was about the search just replaced
         if self._answered and not self.busy and self._answered == self.state.settings_html():
             self.answer_view.value = wrap(self._answer_html)  # back to the answered search
         elif self._answered and not self.busy:
@@ -438,10 +443,7 @@ class Explorer:
             return None
         if self.state.error or (self.state.hits is not None and self.state.hits.is_empty()):
             # answering from no passages would look like a retrieval-backed answer: it is not
-            self.answer_status.value = (
-                '<span class="ragnb-error">Nothing was retrieved with these settings (check the '
-                "filter): no answer generated.</span>"
-            )
+            self.answer_status.value = f'<span class="ragnb-error">{_NOTHING}</span>'
             return None
         self._cancel.clear()
         self.answer_text, self.answer = "", None
