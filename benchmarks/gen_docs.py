@@ -247,8 +247,9 @@ def scale_section(data: dict) -> str:
             ],
             rows,
         )
-        + "\n\nWall-clock times come from a shared 2-vCPU VM under heavy load (load average "
-        + "~20); CPU times are the work a search did, what it costs on an idle machine. "
+        + "\n\nWall-clock times come from the shared 2-vCPU VM (load average "
+        + f"{data['machine']['load_avg_1m']} at the start); CPU times are the work a search "
+        + "did, what it costs on an idle machine. "
         + "Extrapolated rows scale the largest run's per-chunk cost. Peak RSS includes the "
         + "synthetic source texts and a second copy of the vectors held by the lookup embedder, "
         + "so it is an upper bound.\n\n"
