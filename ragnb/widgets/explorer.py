@@ -266,7 +266,11 @@ class Explorer:
             continuous_update=False,
             layout=widgets.Layout(width="calc(100% - 8px)", max_width="48em"),  # 2x margin
         )
-        self.mode = widgets.ToggleButtons(options=list(MODES), value=s.mode, description="mode")
+        # compact buttons, the label beside them: three 148 px buttons wrapped under their label
+        toggles = {"button_width": "6.5em", "description_width": "initial"}
+        self.mode = widgets.ToggleButtons(
+            options=list(MODES), value=s.mode, description="mode", style=toggles
+        )
         self.k = widgets.IntSlider(
             value=s.k,
             min=1,
@@ -277,7 +281,7 @@ class Explorer:
             style={"description_width": "initial"},
         )
         self.fusion = widgets.ToggleButtons(
-            options=list(FUSIONS), value=s.fusion, description="fusion"
+            options=list(FUSIONS), value=s.fusion, description="fusion", style=toggles
         )
         self.alpha = widgets.FloatSlider(
             value=s.alpha,
