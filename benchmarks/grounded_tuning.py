@@ -44,6 +44,8 @@ def main(argv=None) -> None:
     parser.add_argument("--models", nargs="+", default=["smollm2-135m"])
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--no-grid", action="store_true", help="skip the threshold grid")
+    parser.add_argument("--out", default=str(RESULTS / "grounded_tuning_skymere.json"))
     args = parser.parse_args(argv)
     kb, answerable, absent = load_corpus("skymere")
     if args.limit:
@@ -77,6 +79,8 @@ def main(argv=None) -> None:
             }
             report["variants"][f"{model} {name}"] = measures
             print(model, name, json.dumps(measures), flush=True)
+        if args.no_grid:
+            continue
         best = max(args.variants, key=lambda n: report["variants"][f"{model} {n}"]["right_fact"])
         grid = itertools.product([0.2, 0.25, 0.3, 0.35, 0.4], [0.4, 0.45, 0.5, 0.55, 0.6], [0.5])
         for min_evidence, threshold, share in grid:
@@ -103,7 +107,7 @@ def main(argv=None) -> None:
                 "false_abstention": abstained_answerable / n_ans,
             }
             print(key, json.dumps(report["thresholds"][key]), flush=True)
-    path = RESULTS / "grounded_tuning_skymere.json"
+    path = Path(args.out)
     path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {path}")
 
