@@ -158,6 +158,25 @@ def test_a_number_from_the_wrong_passage_is_not_support(pool):
     assert not row["supported"] and "number 19" in row["reason"]
 
 
+def test_a_name_or_number_copied_from_the_question_is_given_not_claimed():
+    # The passage near the code never repeats the product's name; the answer restates it from
+    # the question, which is not a new claim. A name the question does not hold still is.
+    hits = pl.DataFrame(
+        {
+            "chunk_id": ["reset.md#0"],
+            "title": ["Reset"],
+            "heading": ["Factory reset"],
+            "text": ["Hold SET for ten seconds. Then enter the factory reset code 4471."],
+        }
+    )
+    asked = "What is the factory reset code of the Skymere S3 in 2026?"
+    pool = score_evidence(asked, hits, embedder=None, settings=LEXICAL)
+    row = attribution("The factory reset code of the Skymere S3 in 2026 is 4471 [1].", pool)
+    assert row["supported"] and row["number"] == 1 and row["reason"] is None
+    row = attribution("The factory reset code of the Nimbus S3 is 4471 [1].", pool)
+    assert not row["supported"] and row["reason"] == "name Nimbus appears in no passage"
+
+
 def test_a_question_about_something_no_passage_mentions_is_off_topic(pool):
     price = score_evidence("How much does the Mast cost?", HITS, embedder=None, settings=LEXICAL)
     assert off_topic(price) == ["much", "cost"]  # the passages name the Mast, not a price

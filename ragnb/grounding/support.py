@@ -6,7 +6,9 @@ For every answer sentence, every sentence of the passages the model was shown is
     coverage  = idf-weighted share of the answer sentence's content words found in the candidate
                 (words of the passage's heading count half)
     eligible  = every number of the answer sentence is in the candidate or its neighbours, and
-                every name is in them or in the passage's title and heading
+                every name is in them or in the passage's title and heading (near the evidence
+                chosen for the question, the question's own names and numbers are given: the
+                answer restates them, it does not claim them)
 
 The best eligible candidate supports the sentence when its score reaches ``support_threshold``
 and the sentence names no number and no name that appears in no passage. One row per sentence
@@ -148,6 +150,9 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
     for n in shown:
         known_words |= pool.headings.get(n, frozenset())
     window_words, window_numbers = _windows(pool, candidates)
+    asked, asked_numbers = set(content_words(pool.question)), set(numbers(pool.question))
+    # The sentences evidence selection chose for the question, and their neighbours.
+    answering = {id(s) for e in chosen(pool) for s in pool.neighbours(e, settings.window)}
 
     spans = [s for s in sentences(text) if strip_markers(s.text).strip(" .")]
     cleaned = [
@@ -176,6 +181,10 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
             continue
         said_numbers = numbers(clean)
         said_names = [n for n in names(clean) if content_words(n)]
+        # Near the question's own evidence, a name or number the question holds restates the
+        # question ("the reset code of the Skymere S3 is 4471"), it is not a claim to find there.
+        own_numbers = [n for n in said_numbers if n not in asked_numbers]
+        own_names = [n for n in said_names if not set(content_words(n)) <= asked]
         invented = [n for n in said_numbers if n not in known_numbers]
         unknown = [n for n in said_names if not set(content_words(n)) <= known_words]
         total = sum(pool.weights.get(w, default) for w in words)
@@ -191,8 +200,11 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
             if best_any is None or score > best_any[0]:
                 best_any = (score, e)
             near = window_words[id(e)] | heading
-            if all(n in window_numbers[id(e)] for n in said_numbers) and all(
-                set(content_words(n)) <= near for n in said_names
+            need_numbers, need_names = (
+                (own_numbers, own_names) if id(e) in answering else (said_numbers, said_names)
+            )
+            if all(n in window_numbers[id(e)] for n in need_numbers) and all(
+                set(content_words(n)) <= near for n in need_names
             ):
                 eligible.append((score, e))
         best = max(eligible, key=lambda pair: pair[0], default=None)
@@ -207,8 +219,10 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
         if best is None or best[0] < threshold:
             reason = "no evidence"
             if best_any is not None and best_any[0] >= threshold:
-                missing = _missing(said_numbers, said_names, best_any[1], window_words,
-                                   window_numbers, pool)  # fmt: skip
+                given = id(best_any[1]) in answering
+                missing = _missing(own_numbers if given else said_numbers,
+                                   own_names if given else said_names, best_any[1],
+                                   window_words, window_numbers, pool)  # fmt: skip
                 reason = f"{missing} is not in the evidence [{best_any[1].number}]"
             rows.append(row | {"reason": reason})
             continue
