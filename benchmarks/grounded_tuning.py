@@ -7,6 +7,12 @@
 2. For the best variant, the abstention thresholds (min_evidence, support_threshold,
    min_supported) over a small grid, recomputed from the same raw answers (no new generation):
    abstain on absent questions versus false abstention on answerable ones.
+3. For every variant run, what ``abstain="auto"`` does with an unsupported answer under strong
+   evidence (``on_unsupported``): "abstain" versus "evidence" (show the documents' best
+   sentence), from the same raw answers and their support rows (no new generation).
+
+    python benchmarks/grounded_tuning.py --variants evidence+none --no-grid \
+        --out benchmarks/results/grounded_fallback_skymere.json
 
 Writes benchmarks/results/grounded_tuning_skymere.json.
 """
@@ -38,7 +44,7 @@ VARIANTS = {
 def main(argv=None) -> None:
     import ragnb
     from ragnb.evaluate import matches_reference
-    from ragnb.grounding import GroundingSettings, abstention, attribute, score_evidence
+    from ragnb.grounding import GroundingSettings, abstention, attribute, score_evidence, settle
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", nargs="+", default=["smollm2-135m"])
@@ -52,7 +58,7 @@ def main(argv=None) -> None:
         answerable = answerable.head(args.limit)
     questions = [(q, a, d) for q, a, d in answerable.select("question", "answer", "doc_id").rows()]
     questions += [(q, None, None) for q in absent["question"].to_list()]
-    report: dict = {"variants": {}, "thresholds": {}}
+    report: dict = {"variants": {}, "thresholds": {}, "on_unsupported": {}}
     for model in args.models:
         rag = ragnb.RAG(kb, model=model)
         raw: dict[str, list] = {}
@@ -79,6 +85,13 @@ def main(argv=None) -> None:
             }
             report["variants"][f"{model} {name}"] = measures
             print(model, name, json.dumps(measures), flush=True)
+            if window is None:  # default grounding settings: the answers' support rows hold
+                for policy in ("abstain", "evidence"):
+                    key = f"{model} {name} on_unsupported={policy}"
+                    report["on_unsupported"][key] = policy_measures(
+                        questions, answers, kb, policy, settle, score_evidence, matches_reference
+                    )
+                    print(key, json.dumps(report["on_unsupported"][key]), flush=True)
         if args.no_grid:
             continue
         best = max(args.variants, key=lambda n: report["variants"][f"{model} {n}"]["right_fact"])
@@ -110,6 +123,36 @@ def main(argv=None) -> None:
     path = Path(args.out)
     path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {path}")
+
+
+def policy_measures(questions, answers, kb, policy, settle, score_evidence, judge) -> dict:
+    """abstain="auto" with `policy` for unsupported answers, replayed on answers made with
+    abstain="never": right fact, right fact cited to its document, abstention both ways."""
+    right = cited = absent_abstained = false_abstained = fell_back = 0
+    for (q, ref, doc), a in zip(questions, answers, strict=True):
+        pool = score_evidence(q, a.hits, kb.embedder)
+        reason, fallback, quoted = settle(a.support, pool, a.raw_text, policy)
+        gave_up = reason is not None and fallback is None
+        text, support = quoted if quoted else (a.raw_text, a.support)
+        fell_back += fallback is not None
+        if ref is None:
+            absent_abstained += gave_up
+            continue
+        false_abstained += gave_up
+        ok = not gave_up and judge(text, ref)
+        docs = a.hits["doc_id"].to_list()
+        shown = {n for n, s in support.select("number", "supported").rows() if s and n}
+        right += ok
+        cited += ok and any(docs[n - 1] == doc for n in shown)
+    n_ans = sum(ref is not None for _, ref, _ in questions)
+    n_abs = len(questions) - n_ans
+    return {
+        "right_fact": round(right / n_ans, 4),
+        "fact_cited_doc": round(cited / n_ans, 4),
+        "abstain_absent": round(absent_abstained / n_abs, 4),
+        "false_abstention": round(false_abstained / n_ans, 4),
+        "fell_back": fell_back,
+    }
 
 
 if __name__ == "__main__":

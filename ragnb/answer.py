@@ -150,7 +150,10 @@ class Answer:
             chunk's text), cited, attributed (ragnb chose the passage, not the model), reason.
             Empty for closed-book answers.
         abstained: True when ragnb replaced the answer by "the documents do not say".
-        raw_text: the model's own words (equal to ``text`` unless ragnb abstained).
+        fallback: "evidence" when ragnb could not verify the model's answer but the evidence
+            was strong, so ``text`` is the documents' best sentence with its citation (quoted,
+            not the model's words); None otherwise.
+        raw_text: the model's own words (equal to ``text`` unless ragnb abstained or fell back).
         search: the retrieval settings used (``ragnb.records.search_record``: k, mode, fusion,
             alpha, where, candidates, rrf_k, weights, min_score, rerank, expand, ...).
         expansion: the rewordings or hypothetical passage the model wrote for retrieval
@@ -176,6 +179,7 @@ class Answer:
     support: pl.DataFrame = field(default_factory=lambda: _empty_support())
     abstained: bool = False
     raw_text: str | None = None
+    fallback: str | None = None
     search: dict[str, Any] = field(default_factory=dict)
     expansion: Any = None
     standalone_question: str | None = None
@@ -200,6 +204,7 @@ class Answer:
             "closed_book": self.closed_book,
             "support": self.support.to_dicts(),
             "abstained": self.abstained,
+            "fallback": self.fallback,
             "raw_text": self.raw_text,
             "search": dict(self.search),
             "expansion": None if self.expansion is None else self.expansion.to_dict(),
@@ -267,6 +272,11 @@ class Answer:
 
 ABSTAIN_FALLBACK = "The documents do not say."
 _NO_REASON = "no retrieved passage supports it"
+# answer.fallback == "evidence": the text is the documents' sentence, not the model's answer.
+FALLBACK_NOTE = (
+    "Quoted from the documents, not the model's answer: ragnb could not verify what the model "
+    "wrote, so this is the best-matching sentence of the sources, with its citation."
+)
 _EVIDENCE_WINDOW = 240  # characters of chunk text shown either side of the evidence
 
 ANSWER_STYLE = (
@@ -513,9 +523,17 @@ def _html_view(answer: Answer) -> str:
                 f'not support them)</summary><p class="ragnb-text">{words}</p></details>'
             )
     else:
+        if answer.fallback == "evidence":
+            parts.append(f'<p class="ragnb-abstain">{esc(FALLBACK_NOTE)}</p>')
         parts.append(f'<p class="ragnb-text">{_text_html(answer, answer.text, anchor)}</p>')
         if rows:
             parts.append(f'<p class="muted">{esc(_support_summary(rows))}</p>')
+        raw = _raw_text(answer)
+        if answer.fallback == "evidence" and raw:
+            parts.append(
+                "<details><summary>The model's own words (not used as the answer: the sources "
+                f'do not support them)</summary><p class="ragnb-text">{esc(raw)}</p></details>'
+            )
     if answer.invalid_citations:
         parts.append(
             '<p class="muted">Invalid citations (no such source was given): '
@@ -580,9 +598,17 @@ def _text_view(answer: Answer) -> str:
                 "",
             ]
     else:
-        lines = [answer.text.strip(), ""]
+        lines = [FALLBACK_NOTE] if answer.fallback == "evidence" else []
+        lines += [answer.text.strip(), ""]
         if rows:
             lines.append(_support_summary(rows) + ".")
+        raw = _raw_text(answer)
+        if answer.fallback == "evidence" and raw:
+            lines += [
+                "The model's own words (not used as the answer: the sources do not support them):",
+                *(f"  {line}" for line in raw.splitlines()),
+                "",
+            ]
     lines += [f"  {line}" for line in _sentence_lines(rows)]
     lines += _source_lines(answer)
     if answer.invalid_citations:
@@ -607,9 +633,19 @@ def _markdown_view(answer: Answer) -> str:
                 "",
             ]
     else:
-        lines = [_md(answer.text.strip()), ""]
+        lines = [f"**{_md(FALLBACK_NOTE)}**", ""] if answer.fallback == "evidence" else []
+        lines += [_md(answer.text.strip()), ""]
         if rows:
             lines += [f"*{_md(_support_summary(rows))}*", ""]
+        raw = _raw_text(answer)
+        if answer.fallback == "evidence" and raw:
+            lines += [
+                "*The model's own words, not used as the answer (the sources do not "
+                "support them):*",
+                "",
+                *(f"> {_md(line)}" for line in raw.splitlines()),
+                "",
+            ]
     lines += [f"- {line}" for line in _sentence_lines(rows, _md)]
     sources = _source_lines(answer, _md)
     if sources:

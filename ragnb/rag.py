@@ -48,6 +48,7 @@ from ragnb.grounding import (
     evidence_passages,
     extract,
     score_evidence,
+    settle,
 )
 from ragnb.kb import empty_hits
 from ragnb.prompt import FittedPrompt, Passage, fit_prompt
@@ -61,6 +62,7 @@ DEFAULT_SAMPLING = {"temperature": 0.0, "max_tokens": 256}
 CONTEXTS = ("evidence", "passages")
 ABSTAIN = ("auto", "never")
 ANSWER_MODES = ("generate", "extractive")
+ON_UNSUPPORTED = ("evidence", "abstain")
 
 
 @dataclass
@@ -79,6 +81,7 @@ class _Job:
     pool: EvidencePool | None = None  # the scored sentences of the hits (None: closed-book)
     shown: tuple[int, ...] = ()  # the passage numbers the prompt holds
     abstain: str = "auto"
+    on_unsupported: str = "evidence"
     extractive: bool = False
     evidence_ms: float = 0.0
     empty_reason: str | None = None  # no passage survived retrieval: abstain, skip the model
@@ -158,6 +161,7 @@ class RAG:
         context: str = "evidence",
         abstain: str = "auto",
         answer_mode: str = "generate",
+        on_unsupported: str = "evidence",
         demonstration: str | None = None,
         grounding: GroundingSettings | None = None,
         min_score: float | None = None,
@@ -184,6 +188,11 @@ class RAG:
                 sentences are still checked and flagged in ``answer.support``).
             answer_mode: "generate" (the model answers) or "extractive" (the best evidence
                 sentence and its citation, no model at all).
+            on_unsupported: with ``abstain="auto"``, what replaces a generated answer the
+                passages do not support while the evidence itself is strong: "evidence" (the
+                documents' best sentence with its citation, ``answer.fallback == "evidence"``,
+                shown as quoted from the documents; measured better on Skymere) or "abstain"
+                ("The documents do not say"). Weak or off-topic evidence always abstains.
             demonstration: the worked exchange in the prompt: None (none: measured best on
                 Skymere), "fixed" (a made-up kettle, never your text) or "first_sentence" (the
                 old one, quoting passage 1; kept for comparison).
@@ -217,6 +226,7 @@ class RAG:
         _check_choice("context", context, CONTEXTS)
         _check_choice("abstain", abstain, ABSTAIN)
         _check_choice("answer_mode", answer_mode, ANSWER_MODES)
+        _check_choice("on_unsupported", on_unsupported, ON_UNSUPPORTED)
         if grounding is not None and not isinstance(grounding, GroundingSettings):
             raise InputError(
                 f"grounding must be a ragnb.grounding.GroundingSettings, got {grounding!r}"
@@ -296,6 +306,7 @@ class RAG:
             if extractive
             else tuple(p.number or i for i, p in enumerate(fitted.passages, start=1)),
             abstain=abstain,
+            on_unsupported=on_unsupported,
             extractive=extractive,
             evidence_ms=evidence_ms,
             empty_reason=empty_reason,
@@ -428,7 +439,7 @@ class AnswerStream:
         # so every number up to the highest shown can be cited (and is checked by support).
         context = job.hits.head(max(job.shown, default=0))
         citations, invalid = resolve_citations(parse_citations(text), context)
-        support, abstained, verify_ms = empty_support(), False, 0.0
+        support, abstained, fallback, verify_ms = empty_support(), False, None, 0.0
         if job.pool is not None:
             begun = time.perf_counter()
             if job.extractive:
@@ -442,9 +453,20 @@ class AnswerStream:
                 if ok and n == number
             }
             citations = citations.with_columns(supported=pl.col("number").is_in(list(backing)))
-            reason = abstention(support, job.pool, raw) if job.abstain == "auto" else None
-            reason = job.empty_reason or reason
-            if reason is not None:
+            reason, quoted = None, None
+            if job.empty_reason:
+                reason = job.empty_reason
+            elif job.abstain == "auto" and job.extractive:
+                reason = abstention(support, job.pool, raw)
+            elif job.abstain == "auto":
+                reason, fallback, quoted = settle(support, job.pool, raw, job.on_unsupported)
+            if quoted is not None:
+                # The model's words could not be verified but the evidence is strong: show the
+                # documents' own sentence with its citation (raw_text keeps the model's words).
+                text, support = quoted
+                citations, invalid = resolve_citations(parse_citations(text), context)
+                citations = citations.with_columns(supported=pl.lit(True))
+            elif reason is not None:
                 text, abstained = f"{ABSTENTION} ({reason}).", True
             verify_ms = (time.perf_counter() - begun) * 1000
             ended = time.perf_counter()
@@ -479,6 +501,7 @@ class AnswerStream:
             closed_book=job.closed_book,
             support=support,
             abstained=abstained,
+            fallback=fallback,
             raw_text=raw,
             search=job.search,
             expansion=job.expansion,

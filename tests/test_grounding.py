@@ -3,6 +3,7 @@ abstention and extractive answers (the last two with the real SmolLM2 and MiniLM
 
 from __future__ import annotations
 
+import html
 import re
 
 import polars as pl
@@ -228,6 +229,27 @@ def test_a_grounded_answer_records_support_citations_and_timings(rag):
 
 
 @pytest.mark.slow
+def test_an_unverified_answer_over_strong_evidence_shows_the_documents_sentence(rag):
+    # One token cannot state the fact: the model's answer is unsupported, the evidence is strong.
+    question = "How long does the Mast keep running in complete darkness?"
+    answer = rag.ask(question, max_tokens=1)
+    assert answer.fallback == "evidence" and not answer.abstained
+    assert "52 hours" in answer.text and answer.raw_text and answer.raw_text != answer.text
+    (row,) = answer.support.rows(named=True)  # the shown sentence, supported by construction
+    assert row["supported"] and row["sentence"] == answer.text
+    assert f"[{row['number']}]" in answer.text and answer.citations["supported"].all()
+    assert answer.hits["doc_id"][row["number"] - 1] == "03-power.md"
+    for view in (str(answer), answer._repr_markdown_(), answer._repr_html_()):
+        view = html.unescape(view)
+        assert "Quoted from the documents, not the model's answer" in view
+        assert "The model's own words" in view
+    plain = rag.ask(question, max_tokens=1, on_unsupported="abstain")
+    assert plain.abstained and plain.fallback is None and plain.raw_text == answer.raw_text
+    absent = rag.ask("How much does the Skymere S3 cost?", max_tokens=1)  # weak: still abstains
+    assert absent.abstained and absent.fallback is None
+
+
+@pytest.mark.slow
 def test_a_stream_is_verified_when_it_ends(rag):
     stream = rag.ask("How long does the Mast keep running in complete darkness?", stream=True)
     text = "".join(chunk.text for chunk in stream)
@@ -258,5 +280,7 @@ def test_bad_grounding_options_give_clear_errors(kb):
         rag.ask("Why?", abstain="sometimes")
     with pytest.raises(InputError, match="answer_mode"):
         rag.ask("Why?", answer_mode="poem")
+    with pytest.raises(InputError, match="on_unsupported"):
+        rag.ask("Why?", on_unsupported="guess")
     with pytest.raises(InputError, match="retrieval"):
         rag.ask("Why?", answer_mode="extractive", use_retrieval=False)

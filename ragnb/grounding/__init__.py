@@ -26,6 +26,8 @@ from ragnb.grounding.support import (
     declines,
     empty_support,
     extract,
+    settle,
+    weak_evidence,
 )
 
 __all__ = [
@@ -43,5 +45,7 @@ __all__ = [
     "extract",
     "score_evidence",
     "sentences",
+    "settle",
     "split_sentences",
+    "weak_evidence",
 ]

@@ -19,7 +19,9 @@ lands in ``answer.support`` (see SUPPORT_SCHEMA); a sketch with a 52-hour Mast i
     "The Mast runs for 52 hours [1]."  -> supported by [2], reason "cited [1] but supported by [2]"
     "The Mast runs for 42 hours [2]."  -> unsupported, reason "number 42 appears in no passage"
 
-Then :func:`abstention` decides whether the answer as a whole stands (``abstain="auto"``).
+Then :func:`abstention` decides whether the answer as a whole stands (``abstain="auto"``), and
+:func:`settle` what replaces one that does not: the documents' best sentence when the evidence is
+strong (``on_unsupported="evidence"``), else "the documents do not say".
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ __all__ = [
     "declines",
     "empty_support",
     "extract",
+    "settle",
+    "weak_evidence",
 ]
 
 SUPPORT_SCHEMA = {
@@ -277,11 +281,9 @@ def abstention(support: pl.DataFrame, pool: EvidencePool, raw_text: str) -> str 
     declined, or less than ``min_supported`` of its sentences are supported.
     """
     settings = pool.settings
-    if pool.top_score < settings.min_evidence:
-        return f"no passage matches the question well (best evidence {pool.top_score:.2f})"
-    asked = off_topic(pool)
-    if asked and pool.top_score < settings.min_evidence_off_topic:
-        return f"no passage mentions {' or '.join(asked)}"
+    weak = weak_evidence(pool)
+    if weak is not None:
+        return weak
     if support.height == 0:
         return "the model gave no answer" if not raw_text.strip() else "nothing to check"
     if declines(raw_text) and not support["supported"].any():
@@ -291,6 +293,38 @@ def abstention(support: pl.DataFrame, pool: EvidencePool, raw_text: str) -> str 
         reasons = [r for r in support.filter(~pl.col("supported"))["reason"].to_list() if r]
         return reasons[0] if reasons else "no sentence of the answer is supported"
     return None
+
+
+def weak_evidence(pool: EvidencePool) -> str | None:
+    """Why the evidence itself is too weak to answer from, or None when it is strong enough:
+    the best sentence scores under ``min_evidence``, or under ``min_evidence_off_topic`` when
+    no passage holds what the question asks about."""
+    settings = pool.settings
+    if pool.top_score < settings.min_evidence:
+        return f"no passage matches the question well (best evidence {pool.top_score:.2f})"
+    asked = off_topic(pool)
+    if asked and pool.top_score < settings.min_evidence_off_topic:
+        return f"no passage mentions {' or '.join(asked)}"
+    return None
+
+
+def settle(
+    support: pl.DataFrame, pool: EvidencePool, raw_text: str, on_unsupported: str = "evidence"
+) -> tuple[str | None, str | None, tuple[str, pl.DataFrame] | None]:
+    """What ``abstain="auto"`` does with a generated answer: (reason, fallback, quoted).
+
+    reason is None when the answer stands. Otherwise, when the evidence is strong (see
+    :func:`weak_evidence`) but the model's words are not supported and `on_unsupported` is
+    "evidence", fallback is "evidence" and quoted the extractive answer (text, support) to show
+    instead: the documents' best sentence with its citation. Else ragnb abstains (fallback None).
+    """
+    reason = abstention(support, pool, raw_text)
+    if reason is None or on_unsupported != "evidence" or weak_evidence(pool) is not None:
+        return reason, None, None
+    text, quoted = extract(pool)
+    if not text:
+        return reason, None, None
+    return reason, "evidence", (text, quoted)
 
 
 def off_topic(pool: EvidencePool) -> list[str]:
