@@ -20,6 +20,7 @@ from ragnb.generate.convert import (
     mlx_folder,
     validate_gguf,
 )
+from ragnb.generate.llamacpp import without_extra_buffers
 from ragnb.generate.models import resolve_model
 from ragnb.generate.tensor_names import PER_BLOCK, TOP_LEVEL, gguf_name, hf_name, to_gguf_rows
 from ragnb.generate.tensor_names import to_hf_rows as unpermute_rows
@@ -117,9 +118,14 @@ def test_mlx_logits_match_llamacpp(folder):
     ids = tokenizer.encode(PROMPT, add_special_tokens=False)
     mlx_logits = np.array(model(mx.array([ids]))[0, -1].astype(mx.float32))
 
-    llm = llama_cpp.Llama(
-        str(resolve_model("default").path), n_ctx=256, n_threads=1, logits_all=True, verbose=False
-    )
+    with without_extra_buffers(llama_cpp):  # the AMX workaround ragnb's backend applies
+        llm = llama_cpp.Llama(
+            str(resolve_model("default").path),
+            n_ctx=256,
+            n_threads=1,
+            logits_all=True,
+            verbose=False,
+        )
     assert llm.tokenize(PROMPT.encode(), add_bos=True, special=True) == ids
     llm.eval(ids)
     ref = np.array(llm.scores[len(ids) - 1])

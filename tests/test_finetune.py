@@ -270,22 +270,24 @@ def peft_logits(tuned):
 
 @pytest.mark.slow
 def test_llama_cpp_adapter_gives_the_peft_models_logits(tuned, peft_logits):
-    from llama_cpp import Llama
+    import llama_cpp
 
     from ragnb.finetune._base import base_model
+    from ragnb.generate.llamacpp import without_extra_buffers
 
     ft, _ = tuned
     prompt, ids, peft_tuned, peft_base = peft_logits
     llama = {}
     for tuned_side, lora in ((False, None), (True, str(ft.adapter_gguf))):
-        llm = Llama(
-            str(base_model("default")[1]),
-            n_ctx=256,
-            n_threads=1,
-            logits_all=True,
-            verbose=False,
-            lora_path=lora,
-        )
+        with without_extra_buffers(llama_cpp):  # the AMX workaround ragnb's backend applies
+            llm = llama_cpp.Llama(
+                str(base_model("default")[1]),
+                n_ctx=256,
+                n_threads=1,
+                logits_all=True,
+                verbose=False,
+                lora_path=lora,
+            )
         assert llm.tokenize(prompt.encode(), add_bos=False, special=True) == ids
         llm.eval(ids)
         llama[tuned_side] = np.array(llm.scores[len(ids) - 1])

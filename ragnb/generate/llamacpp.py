@@ -91,7 +91,7 @@ def _cpu_flags() -> set[str]:
 
 
 @contextlib.contextmanager
-def _without_extra_buffers(llama_cpp):
+def without_extra_buffers(llama_cpp):
     """Load with llama.cpp's extra buffer types (weight repacking, AMX) off on CPUs that
     advertise AMX: on the Firecracker VMs this project runs on, the AMX matmul's first
     `ldtilecfg` is a general protection fault (a segfault on any prompt of 2+ tokens), although
@@ -171,7 +171,7 @@ class LlamaCppBackend(TokenizedBackend):
         self._llama_cpp = llama_cpp
         _quiet_llama_logs(llama_cpp)
         try:
-            with _without_extra_buffers(llama_cpp):
+            with without_extra_buffers(llama_cpp):
                 self._llm = llama_cpp.Llama(
                     model_path=str(ref.path),
                     n_ctx=n_ctx or DEFAULT_N_CTX,

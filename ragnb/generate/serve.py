@@ -20,9 +20,9 @@ def main() -> None:
     require("llama_cpp.server", "llama-cpp-python's server", INSTALL["server"])
     import llama_cpp
 
-    from ragnb.generate.llamacpp import _without_extra_buffers
+    from ragnb.generate.llamacpp import without_extra_buffers
 
-    with _without_extra_buffers(llama_cpp):
+    with without_extra_buffers(llama_cpp):
         runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 
 
