@@ -14,7 +14,9 @@ which nothing in ragnb was tuned on: the 37 answerable questions and the first 3
 Labels (benchmarks/labels/support_labels.jsonl) are written by a person, one line per answer
 sentence: answer_id, i (its row in the answer's support), sentence, label ("supported" when
 the evidence span shown states what the sentence says, with no detail beyond it; otherwise
-"unsupported"), note. A label never looks at ragnb's own verdict. Labels belong to the answers
+"unsupported"), note. "The answer is: X" claims that X answers the question asked, and is
+judged so; a quote ("The passage is: ...", or ragnb's quoted fallback) holds when faithful. A
+label never looks at ragnb's own verdict. Labels belong to the answers
 file they were made on: score refuses sentences that do not match it.
 """
 
