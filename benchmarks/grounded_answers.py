@@ -8,7 +8,10 @@ the extractive arm, side by side, for SmolLM2-135M and Gemma3-270M.
 Arms (one RAG, one knowledge base, the same retrieval, k=4, temperature 0):
 
     today       context="passages", demonstration="first_sentence", abstain="never"
-    grounded    the defaults of RAG.ask (context, demonstration, abstain as shipped)
+    grounded    the defaults of RAG.ask (context, demonstration, abstain, on_unsupported as
+                shipped: an unverified answer over strong evidence shows the documents' sentence)
+    grounded_abstain  the same with on_unsupported="abstain" (the default before 2026-12-04:
+                every unverified answer becomes "the documents do not say")
     extractive  answer_mode="extractive": the best evidence sentence, no generation
 
 Measures (judged by ragnb.evaluate.matches_reference / abstains, with the distractors):
@@ -55,6 +58,7 @@ TARGETS = {
 ARMS = {
     "today": {"context": "passages", "demonstration": "first_sentence", "abstain": "never"},
     "grounded": {},
+    "grounded_abstain": {"on_unsupported": "abstain"},
     "extractive": {"answer_mode": "extractive"},
 }
 
@@ -101,6 +105,7 @@ def score(answer, reference, doc_id, wrong) -> dict:
         "text": answer.text,
         "raw_text": answer.raw_text,
         "abstained": abstained,
+        "fallback": getattr(answer, "fallback", None),
         "added_time": added / t["total_ms"] if t.get("total_ms") else None,
         "total_ms": t.get("total_ms"),
     }

@@ -16,8 +16,10 @@ Grounding (``ragnb.grounding``): the prompt holds compact evidence (``context="e
 sentences of the retrieved chunks that best match the question, with their neighbours) or the
 whole chunks (``context="passages"``); once generation ends, every answer sentence is checked
 against the passages (``answer.support``, ``answer.citations["supported"]``), and with
-``abstain="auto"`` an answer the passages do not support becomes "The documents do not say"
-(``answer.abstained``; the model's words stay in ``answer.raw_text``).
+``abstain="auto"`` an answer the passages do not support becomes the documents' best sentence,
+quoted with its citation, when the evidence is strong (``answer.fallback == "evidence"``;
+``on_unsupported="abstain"`` turns it off), else "The documents do not say"
+(``answer.abstained``); the model's words stay in ``answer.raw_text``.
 
 Breaking out of the loop, ``stream.close()`` or a KeyboardInterrupt stops generation at once;
 the backend is left ready for the next question, and ``stream.answer`` holds the partial text
