@@ -39,6 +39,7 @@ PROVENANCE_SCHEMA = {
     "mode": pl.String,
     "closed_book": pl.Boolean,
     "abstained": pl.Boolean,
+    "fallback": pl.String,  # "evidence": the documents' sentence was shown, not the model's
     "k": pl.Int32,
     "rerank": pl.String,
     "min_score": pl.Float64,
@@ -96,6 +97,7 @@ def answer_record(answer: Any) -> dict[str, Any]:
         "mode": answer.mode,
         "closed_book": answer.closed_book,
         "abstained": bool(getattr(answer, "abstained", False)),
+        "fallback": getattr(answer, "fallback", None),
         "search": dict(getattr(answer, "search", None) or {}),
         "expansion": None if expansion is None else expansion.to_dict(),
         "context_chunk_ids": [] if context is None else context["chunk_id"].to_list(),
@@ -120,8 +122,8 @@ def provenance(nb_path: str | Path) -> pl.DataFrame:
 
     Returns:
         A polars DataFrame with PROVENANCE_SCHEMA columns: cell, execution_count, question,
-        standalone_question, answer, model, backend, mode, closed_book, abstained, k, rerank,
-        min_score, expansion, expansion_queries, context_chunk_ids, cited_chunk_ids,
+        standalone_question, answer, model, backend, mode, closed_book, abstained, fallback, k,
+        rerank, min_score, expansion, expansion_queries, context_chunk_ids, cited_chunk_ids,
         retrieval_ms, total_ms, and the full search settings and timings as JSON strings.
 
     Raises:
@@ -160,6 +162,7 @@ def _row(cell: int, execution_count: Any, record: dict) -> dict[str, Any]:
         "mode": record.get("mode"),
         "closed_book": record.get("closed_book"),
         "abstained": record.get("abstained"),
+        "fallback": record.get("fallback"),
         "k": search.get("k"),
         "rerank": search.get("rerank"),
         "min_score": search.get("min_score"),

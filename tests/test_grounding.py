@@ -20,7 +20,7 @@ from ragnb.grounding import (
     sentences,
     split_sentences,
 )
-from ragnb.grounding.support import off_topic
+from ragnb.grounding.support import abstention, off_topic
 from ragnb.grounding.text import names, numbers
 from ragnb.kb import KnowledgeBase
 from ragnb.prompt import build_messages
@@ -176,6 +176,25 @@ def test_a_name_or_number_copied_from_the_question_is_given_not_claimed():
     assert row["supported"] and row["number"] == 1 and row["reason"] is None
     row = attribution("The factory reset code of the Nimbus S3 is 4471 [1].", pool)
     assert not row["supported"] and row["reason"] == "name Nimbus appears in no passage"
+
+
+def test_an_invented_number_is_not_outvoted_by_the_supported_sentences_around_it():
+    # The quickstart's failure: the model quotes the passage, then states a number of its own.
+    hits = pl.DataFrame(
+        {
+            "chunk_id": ["display.md#0"],
+            "title": ["The display"],
+            "heading": ["Units"],
+            "text": ["Hold the MODE button for 6 seconds to switch units. The console beeps."],
+        }
+    )
+    pool = score_evidence("How long do you hold MODE to switch units?", hits, None, LEXICAL)
+    quoted = "Hold the MODE button for 6 seconds to switch units [1]. The console beeps [1]."
+    assert abstention(attribute(quoted, pool), pool, quoted) is None
+    wrong = quoted + " The answer is 12 seconds."
+    support = attribute(wrong, pool)
+    assert support["supported"].to_list() == [True, True, False]  # two of three: a majority
+    assert abstention(support, pool, wrong) == "number 12 appears in no passage"
 
 
 def test_a_question_about_something_no_passage_mentions_is_off_topic(pool):

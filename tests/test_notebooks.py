@@ -87,6 +87,23 @@ def test_notebook_runs_top_to_bottom(path, kernel_name, capsys):
     assert all(c.execution_count is not None for c in executable)
     errors = [o for c in executable for o in c.outputs if o.output_type == "error"]
     assert errors == []
+    if path.name == "01_quickstart.ipynb":
+        _first_answer_is_right_and_cited(executable)
+
+
+def _first_answer_is_right_and_cited(cells) -> None:
+    """The quickstart's first %%rag answer (the MODE button: 6 seconds, 04-display.md) states
+    the fact and cites the right file with a citation its passage supports."""
+    from ragnb.evaluate import matches_reference
+
+    cell = next(c for c in cells if c.source.startswith("%%rag --out answer"))
+    shown = [o["data"]["text/plain"] for o in cell.outputs if o.output_type == "execute_result"]
+    assert len(shown) == 1, cell.outputs
+    text = shown[0]  # str(answer): the answer, its support summary, flags, one line per source
+    assert "do not say" not in text and "NOT SUPPORTED" not in text, text  # nothing else claimed
+    answer = text[: text.index(" supported by the sources")]
+    assert matches_reference(answer, "6 seconds"), text
+    assert "(04-display.md) - cited, supports the answer" in text, text
 
 
 def test_kernel_is_this_python(kernel_name):

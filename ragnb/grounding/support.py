@@ -62,6 +62,8 @@ SUPPORT_SCHEMA = {
     "reason": pl.String,
 }
 ABSTENTION = "The documents do not say"
+# the end of the reason of a sentence stating a number or name that no passage holds
+INVENTED = "appears in no passage"
 
 # Citation markers as the answer module reads them ("[1]", "[1, 3]", "[2-3]", "[Source 2]").
 _MARKER = re.compile(
@@ -214,10 +216,10 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
         best = max(eligible, key=lambda pair: pair[0], default=None)
         row["score"] = best[0] if best else (best_any[0] if best_any else 0.0)
         if invented:
-            rows.append(row | {"reason": f"number {invented[0]} appears in no passage"})
+            rows.append(row | {"reason": f"number {invented[0]} {INVENTED}"})
             continue
         if unknown:
-            rows.append(row | {"reason": f"name {unknown[0]} appears in no passage"})
+            rows.append(row | {"reason": f"name {unknown[0]} {INVENTED}"})
             continue
         threshold = settings.support_threshold
         if best is None or best[0] < threshold:
@@ -278,7 +280,9 @@ def abstention(support: pl.DataFrame, pool: EvidencePool, raw_text: str) -> str 
     """Why the answer should give way to "the documents do not say", or None if it stands.
 
     The evidence is too weak (the best sentence scores under ``min_evidence``), the model
-    declined, or less than ``min_supported`` of its sentences are supported.
+    declined, less than ``min_supported`` of its sentences are supported, or one sentence
+    states a number or name that no passage holds (an invented claim is not outvoted by
+    the sentences around it: "The passage says 6 seconds. The answer is 12 seconds.").
     """
     settings = pool.settings
     weak = weak_evidence(pool)
@@ -288,9 +292,11 @@ def abstention(support: pl.DataFrame, pool: EvidencePool, raw_text: str) -> str 
         return "the model gave no answer" if not raw_text.strip() else "nothing to check"
     if declines(raw_text) and not support["supported"].any():
         return "the model found no answer in them"
-    share = support["supported"].mean()
-    if share < settings.min_supported:
-        reasons = [r for r in support.filter(~pl.col("supported"))["reason"].to_list() if r]
+    reasons = [r for r in support.filter(~pl.col("supported"))["reason"].to_list() if r]
+    invented = [r for r in reasons if r.endswith(INVENTED)]
+    if invented:
+        return invented[0]
+    if support["supported"].mean() < settings.min_supported:
         return reasons[0] if reasons else "no sentence of the answer is supported"
     return None
 
