@@ -12,6 +12,7 @@ connection that closes mid-answer. 429 and 503 are retried with backoff before g
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import time
@@ -167,12 +168,19 @@ class Client:
             ) from exc
 
     def _read(self, response: http.client.HTTPResponse) -> bytes:
-        try:
+        with self._answering("stopped answering for {timeout} s"):
             return response.read()
+
+    @contextlib.contextmanager
+    def _answering(self, silence: str) -> Iterator[None]:
+        """Turn a read that times out or loses the connection into one ModelError line;
+        `silence` says what a timeout looked like ("{timeout}" is filled in)."""
+        try:
+            yield
         except TimeoutError as exc:
+            quiet = silence.format(timeout=f"{self.timeout:g}")
             raise ModelError(
-                f"the model server at {self.base_url} stopped answering for "
-                f"{self.timeout:g} s: check the server, or raise timeout="
+                f"the model server at {self.base_url} {quiet}: check the server, or raise timeout="
             ) from exc
         except (OSError, http.client.HTTPException) as exc:
             raise ModelError(
@@ -227,18 +235,8 @@ class Client:
 
     def _readline(self, response: http.client.HTTPResponse) -> str | None:
         """The next line of a streamed answer; None when the server closed the connection."""
-        try:
+        with self._answering("sent nothing for {timeout} s mid-answer"):
             raw = response.readline()
-        except TimeoutError as exc:
-            raise ModelError(
-                f"the model server at {self.base_url} sent nothing for {self.timeout:g} s "
-                f"mid-answer: check the server, or raise timeout="
-            ) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            raise ModelError(
-                f"the model server at {self.base_url} closed the connection mid-answer "
-                f"({type(exc).__name__}): check the server's log and try again"
-            ) from exc
         return raw.decode("utf-8", errors="replace") if raw else None
 
 

@@ -35,7 +35,7 @@ import polars as pl
 
 from ragnb.datasets import SPLITS as DATASET_SPLITS
 from ragnb.errors import EmptyIndexError, InputError
-from ragnb.evaluate.citations import score_answer
+from ragnb.evaluate.citations import SCORE_SCHEMA, score_answer
 from ragnb.evaluate.judge import ABSTAIN_PHRASES
 from ragnb.evaluate.measure import Usage, measure, timing
 from ragnb.retrieve.settings import SearchSettings
@@ -333,15 +333,7 @@ ANSWER_SCHEMA = {
     "seconds": pl.Float64,
     "prompt_tokens": pl.Int64,
     "passages": pl.Int64,
-    "correct": pl.Boolean,
-    "abstained": pl.Boolean,
-    "cited": pl.Boolean,
-    "valid_citations": pl.Boolean,
-    "citation_precision": pl.Float64,
-    "right_source": pl.Boolean,
-    "traceable": pl.Boolean,
-    "unsupported_share": pl.Float64,
-    "source_shown": pl.Boolean,
+    **SCORE_SCHEMA,  # correct, abstained, cited, citation precision, ... (evaluate.citations)
     "follows_style": pl.Boolean,
 }
 
