@@ -315,9 +315,17 @@ def _drive_teacher(lab, page) -> dict:
     page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')")
     _stop_kernels(base, token)
     _open(page, base, token, notebook)
-    page.wait_for_timeout(2000)
-    body = page.locator("body").inner_text()
-    assert "Error displaying widget" not in body
+    # JupyterLab renders the outputs one by one: wait for both snapshots, then for the CSS that
+    # hides a dead widget's error to apply (a busy machine takes seconds, not milliseconds)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.ragnb-fallback').length == 2", timeout=120_000
+    )
+    error = "Error displaying widget"
+    for _ in range(40):
+        if error not in page.locator("body").inner_text():
+            break
+        page.wait_for_timeout(500)
+    assert error not in page.locator("body").inner_text()
     fallbacks = page.locator(".ragnb-fallback")
     assert fallbacks.count() == 2  # the explorer's and the comparison view's
     assert fallbacks.nth(0).is_visible() and fallbacks.nth(1).is_visible()
