@@ -12,6 +12,7 @@ from IPython.lib.pretty import pretty
 
 from ragnb._html import esc
 from ragnb.answer import Answer, parse_citations, resolve_citations
+from ragnb.grounding import SUPPORT_SCHEMA
 
 EVIL = '<script>alert("x")</script> <img src=x onerror="alert(1)"> </table> & [2]'
 
@@ -142,20 +143,7 @@ CHUNKS = [
 
 def support(rows: list[dict]) -> pl.DataFrame:
     """A support frame in the schema RAG.ask fills (see ragnb.grounding)."""
-    schema = {
-        "sentence": pl.String,
-        "supported": pl.Boolean,
-        "score": pl.Float64,
-        "number": pl.Int32,
-        "chunk_id": pl.String,
-        "evidence": pl.String,
-        "start": pl.Int32,
-        "end": pl.Int32,
-        "cited": pl.List(pl.Int32),
-        "attributed": pl.Boolean,
-        "reason": pl.String,
-    }
-    return pl.DataFrame(rows, schema=schema)
+    return pl.DataFrame(rows, schema=SUPPORT_SCHEMA)
 
 
 def evidence_row(sentence: str, number: int, span: str, cited: list[int], attributed=False):
