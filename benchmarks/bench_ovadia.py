@@ -96,16 +96,6 @@ def update_doc(body: str) -> None:
     print(f"updated {DOC} (ovadia)")
 
 
-def one_torch_thread() -> None:
-    """With --threads 1, training uses one torch thread: on a machine shared with other jobs
-    (load far above the core count) two threads spin against each other and each step costs
-    several times the CPU."""
-    import torch
-
-    torch.set_num_threads(1)
-    torch.set_num_threads = lambda n: None  # the torch engine would set the core count again
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=0, help="1: one torch thread")
@@ -127,7 +117,7 @@ def main() -> None:
         from_result()
         return
     if args.threads == 1:
-        one_torch_thread()
+        os.environ["RAGNB_TRAIN_THREADS"] = "1"  # the torch engine reads it
 
     train = datasets.questions("train").head(args.facts)
     test = datasets.questions("paraphrase").head(args.facts)  # same facts, unseen wordings

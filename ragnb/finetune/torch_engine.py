@@ -310,7 +310,9 @@ def train(
 
     hp = hyperparameters
     steps, batch_size = hp["steps"], hp["batch_size"]
-    torch.set_num_threads(os.cpu_count() or 1)
+    # $RAGNB_TRAIN_THREADS caps training threads (on a busy 2-core machine two threads spin
+    # against each other); else every core
+    torch.set_num_threads(int(os.environ.get("RAGNB_TRAIN_THREADS") or os.cpu_count() or 1))
     torch.manual_seed(hp["seed"])
 
     # the checkpoint's JSON is read and its fingerprint checked before any model is loaded
