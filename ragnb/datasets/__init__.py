@@ -75,8 +75,10 @@ SPLITS = ("train", "paraphrase", "heldout", "new_facts", "absent")
 STYLE_PREFIX = "Per the Skymere manual:"
 _ROOT = Path(__file__).resolve().parent
 # Each corpus's question splits, and the folder kb.add should be given.
-_SPLITS = {"skymere": SPLITS, "brightwater": ("answerable", "absent")}
-_DOCS = {"skymere": "manual", "brightwater": "docs"}
+# Corpora in Brightwater's layout (docs/, questions/answerable.jsonl and absent.jsonl).
+LOOKALIKE = ("brightwater", "larkspur", "ostara")
+_SPLITS = {"skymere": SPLITS} | dict.fromkeys(LOOKALIKE, ("answerable", "absent"))
+_DOCS = {"skymere": "manual"} | dict.fromkeys(LOOKALIKE, "docs")
 _NAMES = tuple(_SPLITS)
 
 
@@ -133,7 +135,7 @@ def questions(split: str | None = None, name: str = "skymere") -> pl.DataFrame:
     rows = []
     for part in splits if split is None else (split,):
         rows += [{**record, "split": part} for _, record in read_jsonl(folder / f"{part}.jsonl")]
-    if name == "brightwater":
+    if name in LOOKALIKE:
         columns = ("question", "answer", "doc_id", "wrong", "split")
         schema = {c: pl.String for c in columns} | {"wrong": pl.List(pl.String)}
     else:
