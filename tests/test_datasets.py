@@ -1,4 +1,5 @@
-"""The packaged Skymere corpus: its files, its question sets, and the facts they agree on."""
+"""The packaged corpora (Skymere and the look-alike ones): their files, their question sets, and
+the facts they agree on."""
 
 from __future__ import annotations
 
@@ -81,7 +82,9 @@ def test_bad_names_are_input_errors():
         datasets.manual_dir("nope")
 
 
-# --- Brightwater: the unseen corpus grounded answers are reported on ---------------------------
+# --- Look-alike corpora: Brightwater's layout, two near-identical products each ---------------
+# brightwater and ostara are the unseen corpora grounded answers are reported on; larkspur is
+# tuned on. The same checks hold for all three.
 
 
 def _mentions(text: str, value: str) -> bool:
@@ -92,56 +95,91 @@ def _mentions(text: str, value: str) -> bool:
     return re.search(pattern, flat) is not None
 
 
-BRIGHTWATER = _files(datasets.docs_dir("brightwater"))
-ANSWERABLE = datasets.questions("answerable", name="brightwater")
-ABSENT = datasets.questions("absent", name="brightwater")
+LOOKALIKE = pytest.mark.parametrize("name", datasets.LOOKALIKE)
+DOCS = {name: _files(datasets.docs_dir(name)) for name in datasets.LOOKALIKE}
+# (answerable, absent) questions per corpus.
+SIZES = {"brightwater": (37, 8), "larkspur": (36, 8), "ostara": (36, 8)}
 
-# Per absent question (file order): a word that shows what it asks, and what a document would
-# have to mention to answer it.
-ABSENT_TOPICS = [
-    ("colours", r"\bcolou?rs?\b"),
-    ("price", r"cartridges?\s+(?:costs?|prices?)|(?:price|cost) of [^.]*cartridge"),
-    ("founded", r"\bfound(?:ed|er|ers)\b|\bceo\b"),
-    ("altitude", r"\baltitude\b|\belevation\b|above sea"),
-    ("decibels", r"\bdecibels?\b|\bdb\b|\bnoise\b|\bloud"),
-    ("year", r"\b(?:19|20)\d\d\b|\b(?:launched|released|on sale) in\b"),
-    ("United States", r"\bunited states\b|\busa\b|\bamerica\b"),
-    ("Android", r"android\s+\d|\bandroid version"),
-]
+# Per corpus, per absent question (file order): a word that shows what it asks, and what a
+# document would have to mention to answer it.
+ABSENT_TOPICS = {
+    "brightwater": [
+        ("colours", r"\bcolou?rs?\b"),
+        ("price", r"cartridges?\s+(?:costs?|prices?)|(?:price|cost) of [^.]*cartridge"),
+        ("founded", r"\bfound(?:ed|er|ers)\b|\bceo\b"),
+        ("altitude", r"\baltitude\b|\belevation\b|above sea"),
+        ("decibels", r"\bdecibels?\b|\bdb\b|\bnoise\b|\bloud"),
+        ("year", r"\b(?:19|20)\d\d\b|\b(?:launched|released|on sale) in\b"),
+        ("United States", r"\bunited states\b|\busa\b|\bamerica\b"),
+        ("Android", r"android\s+\d|\bandroid version"),
+    ],
+    "larkspur": [
+        ("colours", r"\bcolou?r(?:s|ways)?\b|\bfinish(?:es)?\b"),
+        ("KR-2", r"(?:kr-2|mount)[^.]*(?:euros?|€|\bprice|\bcost)|(?:price|cost)[^.]*mount"),
+        ("founded", r"\bfound(?:ed|er|ers)\b|\bceo\b|\bestablished\b"),
+        ("metres", r"\bmet(?:re|er)s?\b|\d\s*m\b|\bbeam (?:reach|distance)"),
+        ("lux", r"\blux\b|\bstvzo\b|\billuminance\b"),
+        ("Canada", r"\bcanad(?:a|ian)\b|\bshipping\b|\bdelivery times?\b"),
+        ("macOS", r"\bmac\s?os\b|\bmac\b|\bos x\b|\boperating system"),
+        ("charge cycles", r"\bcycles?\b"),
+    ],
+    "ostara": [
+        ("colours", r"\bcolou?r(?:s|ways)?\b|\bfinish(?:es)?\b"),
+        ("Bridge", r"bridge[^.]*(?:euros?|€|\bprice|\bcost)|(?:price|cost)[^.]*bridge"),
+        ("founded", r"\bfound(?:ed|er|ers)\b|\bceo\b|\bestablished\b"),
+        ("decibels", r"\bdecibels?\b|\bdb\b|\bnois[ey]\b|\bloud|\bquiet|\bsilent"),
+        ("year", r"\b(?:19|20)\d\d\b|\b(?:launched|released|on sale) in\b"),
+        ("United States", r"\bunited states\b|\busa\b|\bu\.s\.|\bamerica\b|\bshipping\b"),
+        ("iOS", r"\bios\b|\biphone\b|\bapple\b"),
+        ("underfloor", r"\bunderfloor\b|\bfloor heating\b|\bradiant floor"),
+    ],
+}
 
 
-def test_brightwater_has_six_documents_kb_names_by_file_name():
+@LOOKALIKE
+def test_lookalike_corpus_has_six_documents_kb_names_by_file_name(name):
     from ragnb.kb import KnowledgeBase
 
-    assert len(BRIGHTWATER) == 6
-    for text in BRIGHTWATER.values():
+    docs = DOCS[name]
+    assert len(docs) == 6
+    for text in docs.values():
         assert text.startswith("# ") and "\n## " in text
-    kb = KnowledgeBase(embedder=None, disk_cache=False).add(datasets.docs_dir("brightwater"))
-    assert set(kb.chunks["doc_id"]) == set(BRIGHTWATER)
-    assert set(ANSWERABLE["doc_id"]) == set(BRIGHTWATER)  # every document is asked about
+    kb = KnowledgeBase(embedder=None, disk_cache=False).add(datasets.docs_dir(name))
+    assert set(kb.chunks["doc_id"]) == set(docs)
+    # every document is asked about
+    assert set(datasets.questions("answerable", name=name)["doc_id"]) == set(docs)
 
 
-def test_brightwater_questions_have_the_documented_columns_and_sizes():
-    both = datasets.questions(name="brightwater")
+@LOOKALIKE
+def test_lookalike_questions_have_the_documented_columns_and_sizes(name):
+    both = datasets.questions(name=name)
     assert both.columns == ["question", "answer", "doc_id", "wrong", "split"]
     assert both.schema["wrong"] == pl.List(pl.String)
-    assert (ANSWERABLE.height, ABSENT.height) == (37, 8) == (both.height - 8, both.height - 37)
+    assert dict(both.group_by("split").len().iter_rows()) == dict(
+        zip(("answerable", "absent"), SIZES[name], strict=True)
+    )
     assert both["question"].n_unique() == both.height
-    assert ANSWERABLE["answer"].null_count() == ANSWERABLE["doc_id"].null_count() == 0
+    answerable = both.filter(pl.col("split") == "answerable")
+    assert answerable["answer"].null_count() == answerable["doc_id"].null_count() == 0
 
 
-def test_every_brightwater_answer_is_in_exactly_its_document():
-    for question, answer, doc_id in ANSWERABLE.select("question", "answer", "doc_id").iter_rows():
-        holders = [name for name, text in BRIGHTWATER.items() if _mentions(text, answer)]
+@LOOKALIKE
+def test_every_lookalike_answer_is_in_exactly_its_document(name):
+    docs = DOCS[name]
+    answerable = datasets.questions("answerable", name=name)
+    for question, answer, doc_id in answerable.select("question", "answer", "doc_id").iter_rows():
+        holders = [n for n, text in docs.items() if _mentions(text, answer)]
         assert holders == [doc_id], (question, answer, holders)
-        judged = [n for n, t in BRIGHTWATER.items() if matches_reference(t, answer)]
+        judged = [n for n, text in docs.items() if matches_reference(text, answer)]
         assert judged == [doc_id], (question, answer, judged)
 
 
-def test_brightwater_distractors_are_in_the_corpus_and_never_the_answer():
-    corpus = "\n".join(BRIGHTWATER.values())
+@LOOKALIKE
+def test_lookalike_distractors_are_in_the_corpus_and_never_the_answer(name):
+    corpus = "\n".join(DOCS[name].values())
+    answerable = datasets.questions("answerable", name=name)
     look_alikes = 0
-    for question, answer, wrong in ANSWERABLE.select("question", "answer", "wrong").iter_rows():
+    for question, answer, wrong in answerable.select("question", "answer", "wrong").iter_rows():
         for value in wrong:
             assert _mentions(corpus, value), (question, value)
             assert not _mentions(value, answer) and not _mentions(answer, value), (question, value)
@@ -149,25 +187,26 @@ def test_brightwater_distractors_are_in_the_corpus_and_never_the_answer():
     assert look_alikes >= 30
 
 
-def test_brightwater_questions_are_paraphrased_not_copied():
+@LOOKALIKE
+def test_lookalike_questions_are_paraphrased_not_copied(name):
     # No question shares a run of five words with any document.
-    for question in datasets.questions(name="brightwater")["question"]:
+    texts = [" ".join(re.findall(r"[\w'-]+", t.lower())) for t in DOCS[name].values()]
+    for question in datasets.questions(name=name)["question"]:
         words = re.findall(r"[\w'-]+", question.lower())
         for i in range(len(words) - 4):
             run = " ".join(words[i : i + 5])
-            assert not any(
-                run in " ".join(re.findall(r"[\w'-]+", t.lower())) for t in BRIGHTWATER.values()
-            ), (question, run)
+            assert not any(run in text for text in texts), (question, run)
 
 
-def test_no_brightwater_document_answers_an_absent_question():
-    assert ABSENT["answer"].null_count() == ABSENT["doc_id"].null_count() == ABSENT.height
-    assert ABSENT["wrong"].list.len().sum() == 0
-    assert len(ABSENT_TOPICS) == ABSENT.height
-    for question, (asked, topic) in zip(ABSENT["question"], ABSENT_TOPICS, strict=True):
+@LOOKALIKE
+def test_no_lookalike_document_answers_an_absent_question(name):
+    absent = datasets.questions("absent", name=name)
+    assert absent["answer"].null_count() == absent["doc_id"].null_count() == absent.height
+    assert absent["wrong"].list.len().sum() == 0
+    for question, (asked, topic) in zip(absent["question"], ABSENT_TOPICS[name], strict=True):
         assert asked in question
-        for name, text in BRIGHTWATER.items():
-            assert not re.search(topic, text, re.IGNORECASE), (question, name)
+        for doc, text in DOCS[name].items():
+            assert not re.search(topic, text, re.IGNORECASE), (question, doc)
 
 
 def test_brightwater_splits_and_skymere_defaults():

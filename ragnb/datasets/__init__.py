@@ -1,7 +1,12 @@
 """Small corpora written for ragnb, shipped inside the package.
 
-Two corpora: ``"skymere"`` to build and tune on, ``"brightwater"`` to report on (never tune on
-it: it is the unseen test of grounded answers).
+Four corpora, in two roles:
+
+- to build and tune on: ``"skymere"``, and ``"larkspur"``, the development corpus of the
+  look-alike kind;
+- to report on, never to tune on: ``"brightwater"`` and ``"ostara"``, the unseen tests of
+  grounded answers. Ostara was written by a separate session, apart from the tuning, and the
+  people who tune do not read it.
 
 ``"skymere"`` is the manual of the Skymere S3, a home weather station that does not exist. Its
 facts (a reset code, a pairing PIN, battery days) are made up, so no model can know them from
@@ -35,19 +40,28 @@ The datasets are data only: judge answers with ``ragnb.evaluate.matches_referenc
 Every reference answer appears in exactly one file of its folder (checked by the tests), so
 "cited the right document" is well defined.
 
-``"brightwater"`` is six short documents by Brightwater Gear, a made-up maker of battery-powered
-water purifiers: two look-alike models whose specifications differ (the Ripple Solo and the
-Ripple Crew: model code, price, flow, cartridge life, weight, battery hours, warranty), a FAQ,
-firmware release notes, troubleshooting, and care and storage. Facts sit in the middle of
-paragraphs, in lists and in tables; the questions are paraphrased, not copied from the text.
+The three look-alike corpora, LOOKALIKE, share one layout: six short Markdown documents by a
+made-up maker about two look-alike products whose specifications differ, plus a FAQ, firmware
+release notes, troubleshooting and a care guide. Facts sit in the middle of paragraphs, in lists
+and in tables; the questions are paraphrased, not copied from the text.
 
-    docs_dir("brightwater") -> Path    6 Markdown files (faq.md, ripple-solo.md, ...)
-    questions(split=None, name="brightwater") -> pl.DataFrame
+``"brightwater"``  Brightwater Gear's battery-powered water purifiers, the Ripple Solo and the
+                   Ripple Crew (model code, price, flow, cartridge life, weight, battery hours,
+                   warranty). 37 answerable and 8 absent questions. Report corpus.
+``"larkspur"``     Larkspur Optics' rechargeable bicycle headlights, the Kestrel Sprint and the
+                   Kestrel Tour. 36 answerable and 8 absent questions. Development corpus: tune
+                   on it, with skymere.
+``"ostara"``       Ostara Home's smart radiator thermostats, the Ember Mini and the Ember Max.
+                   36 answerable and 8 absent questions. Report corpus, written apart from the
+                   tuning.
+
+    docs_dir(name) -> Path             the 6 Markdown files (faq.md, release-notes.md, ...)
+    questions(split=None, name=name) -> pl.DataFrame
         columns: question, answer, doc_id, wrong, split
-        split      "answerable" (37 questions) or "absent" (8 that sound answerable but no
-                   document answers: the right behaviour is to say so)
+        split      "answerable" or "absent" (questions that sound answerable but no document
+                   answers: the right behaviour is to say so)
         answer     the short reference fact, in exactly one document; null for "absent"
-        doc_id     the file it is in, as kb.add(docs_dir("brightwater")) names it; null for "absent"
+        doc_id     the file it is in, as kb.add(docs_dir(name)) names it; null for "absent"
         wrong      distractors (list of strings): values the corpus gives for something else,
                    mostly the other model's value for the same specification; an answer that
                    contains one is confusing the two. Never equal to the answer; [] for "absent".
@@ -116,9 +130,9 @@ def new_facts_dir(name: str = "skymere") -> Path:
 def questions(split: str | None = None, name: str = "skymere") -> pl.DataFrame:
     """Corpus `name`'s question set `split`, or all its splits in order when None.
 
-    Skymere's splits are SPLITS, with columns question, answer, response, split, doc_id;
-    Brightwater's are "answerable" and "absent", with columns question, answer, doc_id, wrong,
-    split (see the module docstring). Rows keep the file order, so Skymere's "train" and
+    Skymere's splits are SPLITS, with columns question, answer, response, split, doc_id; the
+    LOOKALIKE corpora's are "answerable" and "absent", with columns question, answer, doc_id,
+    wrong, split (see the module docstring). Rows keep the file order, so Skymere's "train" and
     "paraphrase" line up row by row.
 
     >>> questions("absent")["answer"].null_count()
