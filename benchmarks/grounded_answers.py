@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import RESULTS  # noqa: E402  (sets the offline environment first)
+from ragnb.datasets import LOOKALIKE  # noqa: E402
 
 TARGETS = {
     "fact_cited_doc": (">=", 0.60),
@@ -69,10 +70,10 @@ def load_corpus(name: str):
     from ragnb import datasets
 
     kb = ragnb.KnowledgeBase()
-    if name == "brightwater":
-        kb.add(datasets.docs_dir("brightwater"))
-        answerable = datasets.questions("answerable", name="brightwater")
-        absent = datasets.questions("absent", name="brightwater")
+    if name in datasets.LOOKALIKE:
+        kb.add(datasets.docs_dir(name))
+        answerable = datasets.questions("answerable", name=name)
+        absent = datasets.questions("absent", name=name)
     else:
         kb.add(datasets.manual_dir("skymere"))
         all_q = datasets.questions(name="skymere")
@@ -158,7 +159,9 @@ def summarise(rows: list[dict]) -> dict:
     }
 
 
-def run(corpus: str, models: list[str], arms: dict, limit: int | None, k: int = 4) -> dict:
+def run(
+    corpus: str, models: list[str], arms: dict, limit: int | None, k: int = 4, grounding=None
+) -> dict:
     import ragnb
 
     kb, answerable, absent = load_corpus(corpus)
@@ -177,7 +180,8 @@ def run(corpus: str, models: list[str], arms: dict, limit: int | None, k: int = 
         for arm, options in arms.items():
             rows = []
             for question, reference, doc_id, wrong in questions:
-                answer = rag.ask(question, k=k, **options)
+                extra = {"grounding": grounding} if grounding and arm != "today" else {}
+                answer = rag.ask(question, k=k, **options, **extra)
                 rows.append(score(answer, reference, doc_id, wrong))
             out[model][arm] = {"measures": summarise(rows), "answers": rows}
             print(f"{model:14} {arm:10} {json.dumps(out[model][arm]['measures'])}", flush=True)
@@ -196,7 +200,7 @@ def verdicts(measures: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", default="brightwater", choices=["brightwater", "skymere"])
+    parser.add_argument("--corpus", default="brightwater", choices=["skymere", *LOOKALIKE])
     parser.add_argument("--models", nargs="+", default=["smollm2-135m", "gemma3-270m"])
     parser.add_argument("--limit", type=int, default=None, help="first N answerable questions")
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
@@ -205,9 +209,24 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="result file (default: by corpus); other models' results in it are kept",
     )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="GroundingSettings for every arm but today's (development runs only)",
+    )
     args = parser.parse_args(argv)
     started = time.time()
-    results = run(args.corpus, args.models, {a: ARMS[a] for a in args.arms}, args.limit)
+    grounding = None
+    if args.set:
+        from ragnb.grounding import GroundingSettings
+
+        values = dict(item.split("=", 1) for item in args.set)
+        grounding = GroundingSettings(**{k: type(getattr(GroundingSettings(), k))(v)
+                                         for k, v in values.items()})  # fmt: skip
+    arms = {a: ARMS[a] for a in args.arms}
+    results = run(args.corpus, args.models, arms, args.limit, grounding=grounding)
     suffix = "" if args.corpus == "brightwater" else f"_{args.corpus}"
     path = Path(args.out) if args.out else RESULTS / f"grounded_answers{suffix}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}

@@ -6,7 +6,9 @@
    questions (answerable) and the absent ones: right fact, fact + right-document citation.
 2. For the best variant, the abstention thresholds (min_evidence, support_threshold,
    min_supported) over a small grid, recomputed from the same raw answers (no new generation):
-   abstain on absent questions versus false abstention on answerable ones.
+   abstain on absent questions versus false abstention on answerable ones. This was the first
+   round's choice; the thresholds shipped now come from grounded_thresholds.py (Skymere and
+   Larkspur, both models, judged with distractors).
 3. For every variant run, what ``abstain="auto"`` does with an unsupported answer under strong
    evidence (``on_unsupported``): "abstain" versus "evidence" (show the documents' best
    sentence), from the same raw answers and their support rows (no new generation).

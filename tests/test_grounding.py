@@ -20,7 +20,7 @@ from ragnb.grounding import (
     sentences,
     split_sentences,
 )
-from ragnb.grounding.support import abstention, off_topic
+from ragnb.grounding.support import abstention, extract, off_topic
 from ragnb.grounding.text import names, numbers
 from ragnb.kb import KnowledgeBase
 from ragnb.prompt import build_messages
@@ -171,7 +171,8 @@ def test_a_name_or_number_copied_from_the_question_is_given_not_claimed():
         }
     )
     asked = "What is the factory reset code of the Skymere S3 in 2026?"
-    pool = score_evidence(asked, hits, embedder=None, settings=LEXICAL)
+    lexical = GroundingSettings(dense_weight=0.0, lexical_weight=1.0, support_threshold=0.5)
+    pool = score_evidence(asked, hits, embedder=None, settings=lexical)
     row = attribution("The factory reset code of the Skymere S3 in 2026 is 4471 [1].", pool)
     assert row["supported"] and row["number"] == 1 and row["reason"] is None
     row = attribution("The factory reset code of the Nimbus S3 is 4471 [1].", pool)
@@ -185,11 +186,20 @@ def test_an_invented_number_is_not_outvoted_by_the_supported_sentences_around_it
             "chunk_id": ["display.md#0"],
             "title": ["The display"],
             "heading": ["Units"],
-            "text": ["Hold the MODE button for 6 seconds to switch units. The console beeps."],
+            "text": [
+                "Hold the MODE button for 6 seconds to switch units. Holding MODE again switches "
+                "the units back. The console beeps."
+            ],
         }
     )
     pool = score_evidence("How long do you hold MODE to switch units?", hits, None, LEXICAL)
-    quoted = "Hold the MODE button for 6 seconds to switch units [1]. The console beeps [1]."
+    # True, but not about the question: no support for an answer to it.
+    row = attribution("The console beeps [1].", pool)
+    assert not row["supported"] and row["reason"] == "[1] says it, but not about the question"
+    quoted = (
+        "Hold the MODE button for 6 seconds to switch units [1]. Holding MODE again switches "
+        "the units back [1]."
+    )
     assert abstention(attribute(quoted, pool), pool, quoted) is None
     wrong = quoted + " The answer is 12 seconds."
     support = attribute(wrong, pool)
@@ -201,6 +211,82 @@ def test_a_question_about_something_no_passage_mentions_is_off_topic(pool):
     price = score_evidence("How much does the Mast cost?", HITS, embedder=None, settings=LEXICAL)
     assert off_topic(price) == ["much", "cost"]  # the passages name the Mast, not a price
     assert off_topic(pool) == []
+
+
+# Two look-alike products: every word of a spec is shared, only the name and value differ.
+LOOKALIKES = pl.DataFrame(
+    {
+        "chunk_id": ["crew.md#0", "solo.md#0", "faq.md#0"],
+        "title": ["Ripple Crew", "Ripple Solo", "FAQ"],
+        "heading": ["Ripple Crew > Specifications", "Ripple Solo > Specifications", "FAQ"],
+        "text": [
+            "The Ripple Crew is our family purifier.\n\n| Item | Ripple Crew |\n|---|---|\n"
+            "| Weight | 540 g |\n| Price | 189 euros |",
+            "The Ripple Solo is our travel purifier.\n\n| Item | Ripple Solo |\n|---|---|\n"
+            "| Weight | 310 g |\n| Price | 94 euros |",
+            "Both purifiers ship with a USB-C cable. Cartridges are rinsed in cold water.",
+        ],
+    }
+)
+
+
+def test_evidence_about_the_look_alike_product_ranks_below_and_supports_nothing():
+    question = "How heavy is the Ripple Solo?"
+    pool = score_evidence(question, LOOKALIKES, embedder=None, settings=LEXICAL)
+    assert pool.siblings == {"solo": frozenset({"crew"})}
+    assert pool.best().text == "| Weight | 310 g |" and pool.best().number == 2
+    crew = next(s for s in pool.sentences if s.text == "| Weight | 540 g |")
+    assert crew.score < pool.best().score  # same words, the look-alike's scope
+    row = attribution("It weighs 540 g.", pool)  # the Crew's value, said of the Solo
+    assert not row["supported"]
+    assert attribution("It weighs 310 g.", pool)["supported"]
+    # A sentence about neither product (the FAQ) is not about a look-alike.
+    cable = score_evidence("Does the Ripple Solo come with a cable?", LOOKALIKES, None, LEXICAL)
+    faq = [s for s in cable.sentences if s.number == 3]
+    assert faq and not any(s.look_alike for s in faq)
+
+
+def test_a_table_header_row_is_not_evidence_and_a_number_question_wants_a_number():
+    pool = score_evidence("What is the price of the Ripple Crew?", LOOKALIKES, None, LEXICAL)
+    headers = [s for s in pool.sentences if s.text.startswith("| Item")]
+    assert headers and all(s.score == 0 for s in headers)
+    assert pool.best().text == "| Price | 189 euros |"
+    # "What is the price" asks for a number: a sentence without one loses type_weight.
+    untyped = score_evidence(
+        "What is the price of the Ripple Crew?",
+        LOOKALIKES,
+        None,
+        GroundingSettings(dense_weight=0.0, lexical_weight=1.0, type_weight=0.0),
+    )
+    intro = [
+        (a.score, b.score)
+        for a, b in zip(pool.sentences, untyped.sentences, strict=True)
+        if a.text.startswith("The Ripple Crew is")
+    ]
+    assert intro == [(pytest.approx(0.7 * intro[0][1]), intro[0][1])] and intro[0][1] > 0
+
+
+def test_an_answer_that_only_restates_the_question_is_not_support(pool):
+    row = attribution("The Mast keeps running in the dark.", pool)
+    assert not row["supported"] and row["reason"] == "it only restates the question"
+    assert attribution("The Mast does not keep running in the dark.", pool)["reason"] != (
+        "it only restates the question"
+    )  # a negation answers a yes/no question
+
+
+def test_an_extractive_answer_takes_a_value_from_its_section_title():
+    hits = pl.DataFrame(
+        {
+            "chunk_id": ["notes.md#2"],
+            "title": ["Release notes"],
+            "heading": ["Release notes > Version 4.0.3 (9 January 2024)"],
+            "text": ["- Added the transport lock for bags.\n- Faster charger detection."],
+        }
+    )
+    pool = score_evidence("Which release added the transport lock?", hits, None, LEXICAL)
+    text, support = extract(pool)
+    assert text == "Version 4.0.3 (9 January 2024): Added the transport lock for bags. [1]"
+    assert support["evidence"].to_list() == ["- Added the transport lock for bags."]
 
 
 def test_grounding_settings_reject_bad_values():
@@ -233,7 +319,12 @@ def test_an_absent_question_is_answered_with_the_documents_do_not_say(rag):
     kept = rag.ask("How much does the Skymere S3 cost?", abstain="never")
     assert not kept.abstained and kept.text == kept.raw_text == answer.raw_text
     assert kept.support.height >= 1  # still checked, sentence by sentence
-    assert "cost" in answer.text  # the reason: no passage mentions a cost
+    assert "(no passage matches the question well" in answer.text  # the reason, in words
+    off = rag.ask(
+        "How much does the Skymere S3 cost?",
+        grounding=GroundingSettings(min_evidence_off_topic=0.5),
+    )
+    assert "cost" in off.text  # with the off-topic bar on: no passage mentions a cost
 
 
 @pytest.mark.slow

@@ -7,8 +7,22 @@ a compact context of the best sentences with their neighbours.
 
 Each sentence gets ``score = (wd * cosine + wl * lexical) / (wd + wl)``: ``cosine`` between the
 question's and the sentence's embeddings (the knowledge base's own embedder; skipped when it has
-none), ``lexical`` the idf-weighted share of the question's content words found in the sentence
-(words of the chunk's heading count half: "It lasts 19 days" under "Power > The console").
+none; the question is embedded without its names, which decide what a sentence is *about*, not
+whether it answers), ``lexical`` the idf-weighted share of the question's content words found in
+the sentence (a name asked about counts where the sentence's scope holds it; words of the chunk's
+heading, and of what introduces a list item or table row, count half: "It lasts 19 days" under
+"Power > The console"). Table header and rule rows, code, and headings without a value score 0.
+
+Two checks then scale that score, each by a weight of :class:`GroundingSettings`:
+
+- **look-alikes** (``name_weight``): when the question asks about "the Ripple Solo" and the
+  passages also name a "Ripple Crew", a sentence whose scope (the sentence, its neighbours,
+  what introduces it, its passage's title and heading) names the Crew and not the Solo is
+  about the look-alike, which shares every other word: it loses ``name_weight`` of its score.
+  A sentence that names neither (a general FAQ answer) keeps its score.
+- **the answer type** (``type_weight``): a question asking for a quantity, a date, a price, a
+  version or a code ("how long", "when", "what does it cost") is answered by a sentence with a
+  number in it (or in its section's title); one without loses ``type_weight``.
 
 The prompt then shows, for each passage that holds one of the best sentences, those sentences
 and `window` neighbours on each side, under the passage's own number (its rank in the hits, so
@@ -18,15 +32,16 @@ model reads four short lines where it skimmed four paragraphs.
 
 from __future__ import annotations
 
+import re
 import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
-from ragnb.grounding.sentences import sentences
+from ragnb.grounding.sentences import Span, sentences
 from ragnb.grounding.settings import GroundingSettings
-from ragnb.grounding.text import content_words, idf
+from ragnb.grounding.text import STOPWORDS, content_words, idf, names, numbers
 from ragnb.prompt import Passage
 
 __all__ = ["EvidencePool", "EvidenceSentence", "evidence_passages", "score_evidence"]
@@ -34,6 +49,15 @@ __all__ = ["EvidencePool", "EvidenceSentence", "evidence_passages", "score_evide
 _CACHE_SIZE = 50_000  # sentence vectors kept per embedder (MiniLM: 1.5 KB each)
 _SLICE = 4  # = ragnb.retrieve.embedders.QUERY_BATCH
 _vectors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_TABLE_RULE = re.compile(r"^\s*\|[\s:|-]*$")  # a Markdown table's |---|---| row
+# A question whose answer is a quantity, a date, a price, a version or a code.
+_ASKS_NUMBER = re.compile(
+    r"\bhow\s+(?:many|much|long|far|often|heavy|big|large|high|tall|wide|old|fast|hot|cold"
+    r"|warm|bright|loud|deep|soon|quickly|low)\b|\bwhen\b|\bwhat\s+(?:year|date|day|month|time)\b"
+    r"|\b(?:price|cost|costs|weigh|weighs|weight|temperature|percentage|version|capacity"
+    r"|duration|voltage|code|number|release|firmware)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,8 @@ class EvidenceSentence:
     end: int
     text: str
     words: frozenset[str]
+    scope: frozenset[str] = frozenset()  # words of it, its neighbours, table header, heading
+    look_alike: bool = False  # about a look-alike of what the question asks about
     lexical: float = 0.0
     dense: float = 0.0
     score: float = 0.0
@@ -58,6 +84,8 @@ class EvidencePool:
 
     ``vectors[i]`` is the unit embedding of ``sentences[i]`` (None without an embedder);
     ``headings[n]`` the content words of passage n's title and heading; ``texts[n]`` its text.
+    ``siblings`` maps each name the question asks about to its look-alikes in the passages
+    ("solo" -> {"crew"}).
     """
 
     question: str
@@ -69,6 +97,10 @@ class EvidencePool:
     chunk_ids: dict[int, str]
     settings: GroundingSettings = field(default_factory=GroundingSettings)
     embedder: object = None
+    # a name the question asks about -> its look-alikes in the passages (see _siblings)
+    siblings: dict[str, frozenset[str]] = field(default_factory=dict)
+    sections: dict[int, str] = field(default_factory=dict)  # passage -> its own section's title
+    wants_number: bool = False  # the question asks for a quantity, date, price, version, code
 
     def best(self) -> EvidenceSentence | None:
         """The highest-scoring sentence (None when the chunks hold no sentence)."""
@@ -161,40 +193,63 @@ def score_evidence(
         An :class:`EvidencePool`; headings and code blocks are kept for attribution but score 0.
     """
     settings = settings or GroundingSettings()
-    found: list[tuple[int, str, int, object]] = []
+    found: list[tuple[int, str, int, Span]] = []
     headings: dict[int, frozenset[str]] = {}
+    labels: dict[int, str] = {}  # title and heading as written
+    sections: dict[int, str] = {}
     texts: dict[int, str] = {}
     chunk_ids: dict[int, str] = {}
     rows = hits.select("chunk_id", "title", "heading", "text").iter_rows()
     for number, (chunk_id, title, heading, text) in enumerate(rows, start=1):
         text = text or ""
         texts[number], chunk_ids[number] = text, chunk_id
-        headings[number] = frozenset(content_words(f"{title or ''} {heading or ''}"))
+        labels[number] = f"{title or ''} {heading or ''}"
+        sections[number] = (heading or "").split(">")[-1].strip()
+        headings[number] = frozenset(content_words(labels[number]))
         for position, span in enumerate(sentences(text)):
             found.append((number, chunk_id, position, span))
     words = [frozenset(content_words(span.text)) for *_, span in found]
+    titles = list(labels.values())
+    leads = _leads(found)
+    header_rows = {lead for lead in leads if lead is not None and _is_row(found[lead][3])}
+    scopes = _scopes(found, words, leads, headings)
     weights = idf(words)
     asked = content_words(question)
+    siblings = _siblings(question, [*texts.values(), *titles])
+    named = {w for n in names(question) for w in content_words(n)}
+    look_alike = [
+        _about_look_alike(_nearest(i, found, words, leads, labels, sections), siblings)
+        for i in range(len(found))
+    ]
+    wants_number = bool(_ASKS_NUMBER.search(question))
     has_dense = embedder is not None and bool(found)
     vectors, cosines = None, np.zeros(len(found), np.float32)
     if has_dense:
         vectors = embed(embedder, [span.text for *_, span in found])  # (n_sentences, dim)
-        cosines = vectors @ embed(embedder, [question])[0]  # (n_sentences,)
+        cosines = vectors @ embed(embedder, [_without_names(question)])[0]  # (n_sentences,)
     default = max(weights.values(), default=1.0)
     total = sum(weights.get(w, default) for w in asked) or 1.0
     scored = []
     for i, (number, chunk_id, position, span) in enumerate(found):
-        lexical = 0.0
-        if span.kind != "heading":
+        lexical = dense = score = 0.0
+        if _scored(span) and i not in header_rows:  # a header row only names the columns
+            context = headings[number] | (words[leads[i]] if leads[i] is not None else set())
             for word in asked:
                 weight = weights.get(word, default)
-                if word in words[i]:
+                # a name asked about counts where the sentence is about it (its scope): "It
+                # weighs 310 g" in the Solo's table answers for the Solo as much as a sentence
+                # that repeats the name
+                if word in words[i] or (word in named and word in scopes[i]):
                     lexical += weight
-                elif word in headings[number]:
+                elif word in context:
                     lexical += weight / 2
             lexical /= total
-        dense = float(cosines[i])
-        score = 0.0 if span.kind == "heading" else combine(dense, lexical, settings, has_dense)
+            dense = float(cosines[i])
+            score = combine(dense, lexical, settings, has_dense)
+            if look_alike[i]:
+                score *= 1 - settings.name_weight
+            if wants_number and not _has_number(span.text, sections[number]):
+                score *= 1 - settings.type_weight
         scored.append(
             EvidenceSentence(
                 number,
@@ -204,14 +259,138 @@ def score_evidence(
                 span.end,
                 span.text,
                 words[i],
+                scopes[i],
+                look_alike[i],
                 lexical,
                 dense,
                 max(score, 0.0),
             )  # fmt: skip
         )
     return EvidencePool(
-        question, scored, vectors, weights, headings, texts, chunk_ids, settings, embedder
-    )
+        question, scored, vectors, weights, headings, texts, chunk_ids, settings, embedder,
+        siblings=siblings, sections=sections, wants_number=wants_number,
+    )  # fmt: skip
+
+
+def _without_names(question: str) -> str:
+    """`question` without its names, for the embedding: names decide what a sentence is about
+    (its scope, the look-alike rule), the rest whether it answers. With the names in, MiniLM
+    ranks "The Ripple Solo is our smallest purifier" above the sentence that gives its weight.
+
+    >>> _without_names("How heavy is the Ripple Solo?")
+    'How heavy is the ?'
+    """
+    stripped = question
+    for name in names(question):
+        stripped = re.sub(rf"\b{re.escape(name)}\b", "", stripped)
+    stripped = " ".join(stripped.split())
+    return stripped if content_words(stripped) else question
+
+
+def _has_number(text: str, section: str) -> bool:
+    """Whether a sentence holds a number or a code ("LO-KS-310"), or its section's title a
+    number: a release note's fix under "## Version 4.1.2 (3 June 2024)" answers "which
+    version". A code in a title ("## Fault F3") does not make every sentence under it a value.
+    """
+    return any(c.isdigit() for c in text) or bool(numbers(section))
+
+
+def _scored(span: Span) -> bool:
+    """Whether a sentence can be evidence: not a code block, a table's rule row, or a heading
+    that only names a topic ("## Battery"); a heading that carries a value
+    ("## 4.1.0 (18 March 2024)") can."""
+    if span.kind == "code":
+        return False
+    if span.kind == "heading":
+        return any(c.isdigit() for c in span.text)
+    return not _TABLE_RULE.match(span.text)
+
+
+def _is_row(span: Span) -> bool:
+    return span.text.lstrip().startswith("|")
+
+
+def _leads(found) -> list[int | None]:
+    """Per sentence, the index of what introduces it: for a table row the table's header row,
+    for a list item the sentence before the list; None for anything else."""
+    out: list[int | None] = []
+    for i, (number, _, _, span) in enumerate(found):
+        lead = None
+        if span.kind == "item":
+            j = i
+            while j > 0 and found[j - 1][0] == number and found[j - 1][3].kind == "item":
+                j -= 1  # back to the first item of the run
+            if _is_row(span) and _is_row(found[j][3]) and j != i:
+                lead = j  # the header row
+            elif j > 0 and found[j - 1][0] == number and found[j - 1][3].kind != "code":
+                lead = j - 1  # the lead-in sentence (or the heading above the list)
+        out.append(lead)
+    return out
+
+
+def _siblings(question: str, texts: list[str]) -> dict[str, frozenset[str]]:
+    """For each name the question asks about that has look-alikes in `texts`: its content word
+    -> the content words of the look-alikes. A look-alike is a capitalised word that follows
+    the same first name ("Ripple Solo" asked, "Ripple Crew" found: {"solo": {"crew"}}).
+
+    >>> _siblings("How heavy is the Ripple Solo?", ["The Ripple Crew and Ripple Solo float."])
+    {'solo': frozenset({'crew'})}
+    """
+    out: dict[str, frozenset[str]] = {}
+    for first, name in re.findall(r"\b([A-Z][\w-]*)\s+([A-Z0-9][\w-]*)", question):
+        words = content_words(name)
+        if not words or first.lower() in STOPWORDS:
+            continue
+        found = {
+            w
+            for text in texts
+            for other in re.findall(rf"\b{re.escape(first)}\s+([A-Z0-9][\w-]*)", text)
+            for w in content_words(other)
+            if other != name
+        }
+        found -= {words[-1]}
+        if found:
+            out[words[-1]] = frozenset(found)
+    return out
+
+
+def _about_look_alike(levels: list[frozenset[str]], siblings: dict[str, frozenset[str]]) -> bool:
+    """Whether a sentence is about a look-alike of what the question asks about: the nearest
+    of its `levels` (its own words, then what introduces it, the sentence before, its section,
+    its title) that names the asked product or a look-alike names a look-alike and not the
+    asked one. "The Crew weighs 540 g" in the Solo's chapter is about the Crew."""
+    for asked, others in siblings.items():
+        for words in levels:
+            if asked in words or words & others:
+                if asked not in words:
+                    return True
+                break
+    return False
+
+
+def _nearest(i, found, words, leads, labels, sections) -> list[frozenset[str]]:
+    """Sentence i's levels for :func:`_about_look_alike`, nearest first."""
+    number = found[i][0]
+    levels = [words[i]]
+    if leads[i] is not None:
+        levels.append(words[leads[i]])
+    if i > 0 and found[i - 1][0] == number:
+        levels.append(words[i - 1])
+    levels += [frozenset(content_words(sections[number])), frozenset(content_words(labels[number]))]
+    return levels
+
+
+def _scopes(found, words, leads, headings) -> list[frozenset[str]]:
+    """Per sentence: the words of it, its neighbours in the chunk, what introduces it (see
+    :func:`_leads`) and its passage's title and heading: what a claim in it is about."""
+    out = []
+    for i, (number, *_) in enumerate(found):
+        near = set(words[i]) | headings[number]
+        for j in (i - 1, i + 1, leads[i]):
+            if j is not None and 0 <= j < len(found) and found[j][0] == number:
+                near |= words[j]
+        out.append(frozenset(near))
+    return out
 
 
 def chosen(pool: EvidencePool) -> list[EvidenceSentence]:

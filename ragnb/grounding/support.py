@@ -6,12 +6,19 @@ For every answer sentence, every sentence of the passages the model was shown is
     coverage  = idf-weighted share of the answer sentence's content words found in the candidate
                 (words of the passage's heading count half)
     eligible  = every number of the answer sentence is in the candidate or its neighbours, and
-                every name is in them or in the passage's title and heading (near the evidence
-                chosen for the question, the question's own names and numbers are given: the
-                answer restates them, it does not claim them)
+                every name is in its scope: them, its table's header row, the passage's title
+                and heading (near the evidence chosen for the question, the question's own
+                names and numbers are given: the answer restates them, it does not claim them);
+                and the scope is not about a look-alike of what the question asks about
+                ("It weighs 540 g." answering "What does the Ripple Solo weigh?" is a claim
+                about the Solo, not supported by the Ripple Crew's 540 g)
 
-The best eligible candidate supports the sentence when its score reaches ``support_threshold``
-and the sentence names no number and no name that appears in no passage. One row per sentence
+The best eligible candidate supports the sentence when its score reaches ``support_threshold``,
+it is evidence for the question (it scores at least ``min_answer_relevance`` of the best evidence
+sentence: a true sentence copied from elsewhere in a passage answers nothing), and the sentence
+names no number and no name that appears in no passage. A sentence that only restates the
+question ("Every alert plays a chime." for "What is the chime every alert plays called?") is
+no answer either. One row per sentence
 lands in ``answer.support`` (see SUPPORT_SCHEMA); a sketch with a 52-hour Mast in passage 2:
 
     "The Mast runs for 52 hours [2]."  -> supported by [2], cited [2]
@@ -80,11 +87,12 @@ _DECLINE = re.compile(
     r"|\bno\s+information\b|\bnot\s+enough\s+information\b",
     re.IGNORECASE,
 )
+_NEGATION = re.compile(r"\b(?:no|not|never|none|cannot)\b|n't\b", re.IGNORECASE)
 _ITEM_MARKER = re.compile(r"^\s*(?:[-*+\u2022]\s+|\d{1,3}[.)]\s+)")
 # Talk about the prompt itself, not claims: "passage number is 1", "(Power › The Mast)" labels a
 # model copied from the context. Its numbers are passage numbers, not facts to check.
 _PROMPT_TALK = re.compile(
-    r"\b(?:passages?|context|source)\s+(?:number\s+)?(?:is\s+|was\s+)?\d+\b"
+    r"\b(?:passages?|context|source)\s+(?:number\s*)?(?:is|was)?\s*:?\s*(?:\[?\d+\]?)?"
     r"|\([^()\n]*\u203a[^()\n]*\)",
     re.IGNORECASE,
 )
@@ -159,6 +167,7 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
     asked, asked_numbers = set(content_words(pool.question)), set(numbers(pool.question))
     # The sentences evidence selection chose for the question, and their neighbours.
     answering = {id(s) for e in chosen(pool) for s in pool.neighbours(e, settings.window)}
+    floor = settings.min_answer_relevance * pool.top_score
 
     spans = [s for s in sentences(text) if strip_markers(s.text).strip(" .")]
     cleaned = [
@@ -185,6 +194,10 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
         if not words:
             rows.append(row | {"reason": "nothing to check"})
             continue
+        if set(words) <= asked and not _NEGATION.search(clean):
+            # "Every alert plays a chime." for "What is the chime every alert plays called?"
+            rows.append(row | {"reason": "it only restates the question"})
+            continue
         said_numbers = numbers(clean)
         said_names = [n for n in names(clean) if content_words(n)]
         # Near the question's own evidence, a name or number the question holds restates the
@@ -209,8 +222,12 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
             need_numbers, need_names = (
                 (own_numbers, own_names) if id(e) in answering else (said_numbers, said_names)
             )
-            if all(n in window_numbers[id(e)] for n in need_numbers) and all(
-                set(content_words(n)) <= near for n in need_names
+            # Evidence about the look-alike product supports nothing said of the one asked
+            # about: "It weighs 540 g." is not backed by the Crew's 540 g for the Solo.
+            if (
+                all(n in window_numbers[id(e)] for n in need_numbers)
+                and all(set(content_words(n)) <= near for n in need_names)
+                and not e.look_alike
             ):
                 eligible.append((score, e))
         best = max(eligible, key=lambda pair: pair[0], default=None)
@@ -232,7 +249,16 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
                 reason = f"{missing} is not in the evidence [{best_any[1].number}]"
             rows.append(row | {"reason": reason})
             continue
-        backing = [pair for pair in eligible if pair[1].number in cited and pair[0] >= threshold]
+        # Support must come from evidence for the question (a sentence scoring at least
+        # min_answer_relevance of the best): a copied sentence about return labels is in the
+        # documents, but it does not answer "how long is the warranty".
+        on_question = [pair for pair in eligible if pair[0] >= threshold and pair[1].score >= floor]
+        if not on_question:
+            e = best[1]
+            rows.append(row | {"reason": f"[{e.number}] says it, but not about the question"})
+            continue
+        best = max(on_question, key=lambda pair: pair[0])
+        backing = [pair for pair in on_question if pair[1].number in cited]
         if backing:
             score, e = max(backing, key=lambda pair: pair[0])
             rows.append(_evidence(row, e, score) | {"supported": True})
@@ -249,8 +275,8 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
 
 
 def _windows(pool: EvidencePool, candidates: list[EvidenceSentence]):
-    """Per candidate (by id): the content words and numbers of it and its neighbours; a table
-    row also sees its table's header row."""
+    """Per candidate (by id): the words of its scope (see :func:`score_evidence`) and the
+    numbers of it, its neighbours and, for a table row, its table's header row."""
     words: dict[int, set[str]] = {}
     nums: dict[int, set[str]] = {}
     for e in candidates:
@@ -259,7 +285,7 @@ def _windows(pool: EvidencePool, candidates: list[EvidenceSentence]):
             rows = [s for s in pool.sentences if s.number == e.number and s.position < e.position]
             header = next((s for s in rows if s.text.lstrip().startswith("|")), None)
             near += [header] if header else []
-        words[id(e)] = set().union(*(s.words for s in near))
+        words[id(e)] = set(e.scope)
         nums[id(e)] = set().union(*(numbers(s.text) for s in near))
     return words, nums
 
@@ -273,6 +299,8 @@ def _missing(said_numbers, said_names, e, window_words, window_numbers, pool) ->
     for n in said_names:
         if not set(content_words(n)) <= near:
             return f"name {n}"
+    if e.look_alike:
+        return "what the question asks about"
     return "the claim"
 
 
@@ -306,11 +334,11 @@ def weak_evidence(pool: EvidencePool) -> str | None:
     the best sentence scores under ``min_evidence``, or under ``min_evidence_off_topic`` when
     no passage holds what the question asks about."""
     settings = pool.settings
-    if pool.top_score < settings.min_evidence:
-        return f"no passage matches the question well (best evidence {pool.top_score:.2f})"
     asked = off_topic(pool)
     if asked and pool.top_score < settings.min_evidence_off_topic:
         return f"no passage mentions {' or '.join(asked)}"
+    if pool.top_score < settings.min_evidence:
+        return f"no passage matches the question well (best evidence {pool.top_score:.2f})"
     return None
 
 
@@ -361,6 +389,11 @@ def extract(pool: EvidencePool) -> tuple[str, pl.DataFrame]:
         return "", empty_support()
     e = best[0]
     body = " ".join(_ITEM_MARKER.sub("", e.text).split())
+    section = pool.sections.get(e.number, "")
+    if pool.wants_number and not numbers(body) and numbers(section):
+        # The value is in the section's title: "Version 4.0.3 (9 January 2024): Added the
+        # transport lock ..." answers "which release added the transport lock?".
+        body = f"{section}: {body}"
     text = f"{body} [{e.number}]"
     row = _evidence(_row(text, [e.number]), e, e.score) | {"supported": True}
     return text, pl.DataFrame([row], schema=SUPPORT_SCHEMA)
