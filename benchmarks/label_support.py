@@ -6,8 +6,9 @@ which nothing in ragnb was tuned on: the 37 answerable questions and the first 3
 
     nice -n 5 .venv/bin/python benchmarks/label_support.py generate
         -> benchmarks/results/support_answers.jsonl   (one answer a line, with its support rows)
-    .venv/bin/python benchmarks/label_support.py show [--answers FILE]
-        -> every sentence with its verdict and evidence span, for labelling by hand
+    .venv/bin/python benchmarks/label_support.py show --blind [--answers FILE]
+        -> every sentence with the evidence span ragnb shows, for labelling by hand
+           (without --blind, ragnb's verdict and reason too)
     .venv/bin/python benchmarks/label_support.py score
         -> benchmarks/results/support_precision.json (+ .md)
 
@@ -101,17 +102,18 @@ def _read(path: Path) -> list[dict]:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def show(path: Path) -> None:
-    """Print every answer sentence with ragnb's verdict and the evidence span it shows."""
+def show(path: Path, blind: bool = False) -> None:
+    """Print every answer sentence with ragnb's verdict and the evidence span it shows; with
+    `blind`, without the verdict and its reason (what a labeller should see)."""
     for record in _read(path):
         flag = " (abstained)" if record["abstained"] else ""
         print(f"== {record['answer_id']} [{record['split']}] {record['question']}{flag}")
         print(f"   reference: {record['reference']} ({record['doc_id']})")
         for i, row in enumerate(record["support"]):
-            verdict = "SUPPORTED" if row["supported"] else "flagged"
-            print(f"  {i}. {verdict}: {row['sentence']!r}")
+            verdict = "" if blind else ("SUPPORTED: " if row["supported"] else "flagged: ")
+            print(f"  {i}. {verdict}{row['sentence']!r}")
             print(f"     evidence [{row['number']}] {row['chunk_id']}: {row['evidence']!r}")
-            if row["reason"]:
+            if row["reason"] and not blind:
                 print(f"     reason: {row['reason']}")
 
 
@@ -162,13 +164,14 @@ def main() -> None:
     parser.add_argument("--answers", type=Path, default=ANSWERS)
     parser.add_argument("--labels", type=Path, default=LABELS)
     parser.add_argument("--model", default="default")
+    parser.add_argument("--blind", action="store_true", help="show: hide ragnb's verdicts")
     args = parser.parse_args()
     if args.step == "generate":
         start = time.perf_counter()
         generate(args.answers, args.model)
         print(f"{time.perf_counter() - start:.0f} s")
     elif args.step == "show":
-        show(args.answers)
+        show(args.answers, args.blind)
     else:
         result = score(args.answers, args.labels)
         result |= {"commit": _commit(), "machine": machine()}
