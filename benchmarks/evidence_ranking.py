@@ -1,0 +1,83 @@
+"""Evidence ranking on the development corpora: is the sentence that states the answer ranked
+first among the sentences of the k=4 retrieved chunks? No model, seconds to run.
+
+    python benchmarks/evidence_ranking.py                  # skymere and larkspur
+    python benchmarks/evidence_ranking.py --corpora larkspur
+
+Per corpus: answerable questions whose best evidence sentence states the reference (judged by
+``matches_reference`` on the sentence alone: a sentence holding the answer next to the
+look-alike's value still counts here), in the top 3, or in no retrieved sentence; and the best
+evidence score of every answerable and absent question (what ``min_evidence`` has to separate).
+Development corpora only: Brightwater and Ostara are for reports.
+
+Before this round's ranking (the same function run against commit 1b59b10's ragnb, in a git
+worktree): Skymere first 30/32, top 3 31/32; Larkspur first 16/36, top 3 26/36. After:
+results/evidence_ranking.json (Skymere 31/32, 31/32; Larkspur 26/36, 32/36).
+
+Writes benchmarks/results/evidence_ranking.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import RESULTS, machine  # noqa: E402
+from benchmarks.grounded_answers import load_corpus  # noqa: E402
+
+DEV = ("skymere", "larkspur")
+
+
+def rank(corpus: str, k: int = 4) -> dict:
+    from ragnb.evaluate import matches_reference
+    from ragnb.grounding import score_evidence
+
+    kb, answerable, absent = load_corpus(corpus)
+    ranks, answerable_top = [], []
+    for question, reference in answerable.select("question", "answer").rows():
+        pool = score_evidence(question, kb.search(question, k=k), kb.embedder)
+        ranked = sorted((s for s in pool.sentences if s.score > 0), key=lambda s: -s.score)
+        ranks.append(
+            next((i for i, s in enumerate(ranked) if matches_reference(s.text, reference)), None)
+        )
+        answerable_top.append(round(pool.top_score, 3))
+    absent_top = [
+        round(score_evidence(q, kb.search(q, k=k), kb.embedder).top_score, 3)
+        for q in absent["question"].to_list()
+    ]
+    return {
+        "questions": len(ranks),
+        "first": sum(r == 0 for r in ranks),
+        "top3": sum(r is not None and r < 3 for r in ranks),
+        "in_no_sentence": sum(r is None for r in ranks),
+        "best_score_answerable": sorted(answerable_top),
+        "best_score_absent": sorted(absent_top),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpora", nargs="+", default=list(DEV), choices=list(DEV))
+    args = parser.parse_args(argv)
+    report = {
+        "command": "python benchmarks/evidence_ranking.py " + " ".join(argv or sys.argv[1:]),
+        "machine": machine(),
+        "corpora": {},
+    }
+    for corpus in args.corpora:
+        report["corpora"][corpus] = rank(corpus)
+        r = report["corpora"][corpus]
+        print(f"{corpus}: first {r['first']}/{r['questions']}, top 3 {r['top3']}, "
+              f"in no sentence {r['in_no_sentence']}")  # fmt: skip
+    path = RESULTS / "evidence_ranking.json"
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
