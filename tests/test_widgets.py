@@ -277,7 +277,8 @@ def test_generate_streams_the_answer_and_reenables_controls(kb, rag):
     thread.join(timeout=300)
     assert not thread.is_alive()
     assert ex.answer is not None and ex.answer.text
-    assert ex.answer.text == ex.answer_text.strip()
+    # the streamed words are the model's; the finished answer may be the verified fallback
+    assert ex.answer.raw_text == ex.answer_text.strip()
     assert (
         ex.answer.hits["chunk_id"].to_list() == kb.search(ex.state.query, k=3)["chunk_id"].to_list()
     )
