@@ -88,9 +88,9 @@ if TYPE_CHECKING:  # pragma: no cover
 SPLITS = ("train", "paraphrase", "heldout", "new_facts", "absent")
 STYLE_PREFIX = "Per the Skymere manual:"
 _ROOT = Path(__file__).resolve().parent
-# Each corpus's question splits, and the folder kb.add should be given.
 # Corpora in Brightwater's layout (docs/, questions/answerable.jsonl and absent.jsonl).
 LOOKALIKE = ("brightwater", "larkspur", "ostara")
+# Each corpus's question splits, and the folder kb.add should be given.
 _SPLITS = {"skymere": SPLITS} | dict.fromkeys(LOOKALIKE, ("answerable", "absent"))
 _DOCS = {"skymere": "manual"} | dict.fromkeys(LOOKALIKE, "docs")
 _NAMES = tuple(_SPLITS)
