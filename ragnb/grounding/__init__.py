@@ -6,6 +6,7 @@
     support.py    answer sentences -> the evidence that supports each (``answer.support``),
                   abstention, and the extractive answer
     settings.py   GroundingSettings: weights and thresholds, defaults measured on Skymere
+                  and Larkspur (the development corpora)
 
 ``RAG.ask(context="evidence", abstain="auto", answer_mode="generate")`` runs all of it.
 """
