@@ -72,6 +72,7 @@ class EvidenceSentence:
     text: str
     words: frozenset[str]
     scope: frozenset[str] = frozenset()  # words of it, its neighbours, table header, heading
+    near_numbers: frozenset[str] = frozenset()  # numbers of it, its neighbours, table header
     look_alike: bool = False  # about a look-alike of what the question asks about
     lexical: float = 0.0
     dense: float = 0.0
@@ -213,14 +214,18 @@ def score_evidence(
     leads = _leads(found)
     header_rows = {lead for lead in leads if lead is not None and _is_row(found[lead][3])}
     scopes = _scopes(found, words, leads, headings)
+    near_numbers = _near_numbers(found, leads)
     weights = idf(words)
     asked = content_words(question)
     siblings = _siblings(question, [*texts.values(), *titles])
     named = {w for n in names(question) for w in content_words(n)}
-    look_alike = [
-        _about_look_alike(_nearest(i, found, words, leads, labels, sections), siblings)
-        for i in range(len(found))
-    ]
+    look_alike = [False] * len(found)
+    if siblings:
+        section_words = {n: frozenset(content_words(t)) for n, t in sections.items()}
+        look_alike = [
+            _about_look_alike(_nearest(i, found, words, leads, headings, section_words), siblings)
+            for i in range(len(found))
+        ]
     wants_number = bool(_ASKS_NUMBER.search(question))
     has_dense = embedder is not None and bool(found)
     vectors, cosines = None, np.zeros(len(found), np.float32)
@@ -260,6 +265,7 @@ def score_evidence(
                 span.text,
                 words[i],
                 scopes[i],
+                near_numbers[i],
                 look_alike[i],
                 lexical,
                 dense,
@@ -368,7 +374,7 @@ def _about_look_alike(levels: list[frozenset[str]], siblings: dict[str, frozense
     return False
 
 
-def _nearest(i, found, words, leads, labels, sections) -> list[frozenset[str]]:
+def _nearest(i, found, words, leads, headings, section_words) -> list[frozenset[str]]:
     """Sentence i's levels for :func:`_about_look_alike`, nearest first."""
     number = found[i][0]
     levels = [words[i]]
@@ -376,8 +382,23 @@ def _nearest(i, found, words, leads, labels, sections) -> list[frozenset[str]]:
         levels.append(words[leads[i]])
     if i > 0 and found[i - 1][0] == number:
         levels.append(words[i - 1])
-    levels += [frozenset(content_words(sections[number])), frozenset(content_words(labels[number]))]
-    return levels
+    return [*levels, section_words[number], headings[number]]
+
+
+def _near_numbers(found, leads) -> list[frozenset[str]]:
+    """Per sentence: the numbers of it, its neighbours in the chunk and, for a table row, its
+    table's header row: where a number an answer states must be for it to count as support."""
+    own = [frozenset(numbers(span.text)) for *_, span in found]
+    out = []
+    for i, (number, *_, span) in enumerate(found):
+        near = set(own[i])
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(found) and found[j][0] == number:
+                near |= own[j]
+        if leads[i] is not None and _is_row(span) and _is_row(found[leads[i]][3]):
+            near |= own[leads[i]]
+        out.append(frozenset(near))
+    return out
 
 
 def _scopes(found, words, leads, headings) -> list[frozenset[str]]:

@@ -163,7 +163,6 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
     known_words = set(content_words(context)) | set(content_words(pool.question))
     for n in shown:
         known_words |= pool.headings.get(n, frozenset())
-    window_words, window_numbers = _windows(pool, candidates)
     asked, asked_numbers = set(content_words(pool.question)), set(numbers(pool.question))
     # The sentences evidence selection chose for the question, and their neighbours.
     answering = {id(s) for e in chosen(pool) for s in pool.neighbours(e, settings.window)}
@@ -218,15 +217,14 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
             score = combine(float(cosines[i, j]), found / total, settings, has_dense)
             if best_any is None or score > best_any[0]:
                 best_any = (score, e)
-            near = window_words[id(e)] | heading
             need_numbers, need_names = (
                 (own_numbers, own_names) if id(e) in answering else (said_numbers, said_names)
             )
             # Evidence about the look-alike product supports nothing said of the one asked
             # about: "It weighs 540 g." is not backed by the Crew's 540 g for the Solo.
             if (
-                all(n in window_numbers[id(e)] for n in need_numbers)
-                and all(set(content_words(n)) <= near for n in need_names)
+                all(n in e.near_numbers for n in need_numbers)
+                and all(set(content_words(n)) <= e.scope for n in need_names)
                 and not e.look_alike
             ):
                 eligible.append((score, e))
@@ -244,8 +242,7 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
             if best_any is not None and best_any[0] >= threshold:
                 given = id(best_any[1]) in answering
                 missing = _missing(own_numbers if given else said_numbers,
-                                   own_names if given else said_names, best_any[1],
-                                   window_words, window_numbers, pool)  # fmt: skip
+                                   own_names if given else said_names, best_any[1])  # fmt: skip
                 reason = f"{missing} is not in the evidence [{best_any[1].number}]"
             rows.append(row | {"reason": reason})
             continue
@@ -274,30 +271,13 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
     return pl.DataFrame(rows, schema=SUPPORT_SCHEMA) if rows else empty_support()
 
 
-def _windows(pool: EvidencePool, candidates: list[EvidenceSentence]):
-    """Per candidate (by id): the words of its scope (see :func:`score_evidence`) and the
-    numbers of it, its neighbours and, for a table row, its table's header row."""
-    words: dict[int, set[str]] = {}
-    nums: dict[int, set[str]] = {}
-    for e in candidates:
-        near = pool.neighbours(e, 1)
-        if e.text.lstrip().startswith("|"):
-            rows = [s for s in pool.sentences if s.number == e.number and s.position < e.position]
-            header = next((s for s in rows if s.text.lstrip().startswith("|")), None)
-            near += [header] if header else []
-        words[id(e)] = set(e.scope)
-        nums[id(e)] = set().union(*(numbers(s.text) for s in near))
-    return words, nums
-
-
-def _missing(said_numbers, said_names, e, window_words, window_numbers, pool) -> str:
+def _missing(said_numbers, said_names, e: EvidenceSentence) -> str:
     """What keeps `e` from supporting the sentence: "number 19" or "name Solo"."""
     for n in said_numbers:
-        if n not in window_numbers[id(e)]:
+        if n not in e.near_numbers:
             return f"number {n}"
-    near = window_words[id(e)] | pool.headings.get(e.number, frozenset())
     for n in said_names:
-        if not set(content_words(n)) <= near:
+        if not set(content_words(n)) <= e.scope:
             return f"name {n}"
     if e.look_alike:
         return "what the question asks about"
@@ -334,8 +314,8 @@ def weak_evidence(pool: EvidencePool) -> str | None:
     the best sentence scores under ``min_evidence``, or under ``min_evidence_off_topic`` when
     no passage holds what the question asks about."""
     settings = pool.settings
-    asked = off_topic(pool)
-    if asked and pool.top_score < settings.min_evidence_off_topic:
+    asked = off_topic(pool) if pool.top_score < settings.min_evidence_off_topic else []
+    if asked:
         return f"no passage mentions {' or '.join(asked)}"
     if pool.top_score < settings.min_evidence:
         return f"no passage matches the question well (best evidence {pool.top_score:.2f})"
