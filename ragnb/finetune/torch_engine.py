@@ -307,12 +307,13 @@ def train(
     )
 
     from ragnb.finetune.export import write_adapter_gguf
+    from ragnb.generate.llamacpp import default_threads
 
     hp = hyperparameters
     steps, batch_size = hp["steps"], hp["batch_size"]
     # $RAGNB_TRAIN_THREADS caps training threads (on a busy 2-core machine two threads spin
     # against each other); else every core
-    torch.set_num_threads(int(os.environ.get("RAGNB_TRAIN_THREADS") or os.cpu_count() or 1))
+    torch.set_num_threads(default_threads("RAGNB_TRAIN_THREADS", os.cpu_count() or 1))
     torch.manual_seed(hp["seed"])
 
     # the checkpoint's JSON is read and its fingerprint checked before any model is loaded

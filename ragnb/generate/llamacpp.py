@@ -34,17 +34,18 @@ DEFAULT_N_CTX = 4096
 DEFAULT_THREADS = 1
 
 
-def default_threads() -> int:
-    """Threads llama.cpp uses: ``$RAGNB_THREADS`` if set, else 1 (stable on small VMs)."""
-    value = os.environ.get("RAGNB_THREADS")
+def default_threads(variable: str = "RAGNB_THREADS", default: int = DEFAULT_THREADS) -> int:
+    """Threads from the environment: ``$RAGNB_THREADS`` (llama.cpp's, else 1: stable on small
+    VMs) or another `variable` with its `default`; a bad value is a one-line InputError."""
+    value = os.environ.get(variable)
     if not value:
-        return DEFAULT_THREADS
+        return default
     try:
         threads = int(value)
     except ValueError:
         threads = 0
     if threads < 1:
-        raise InputError(f"RAGNB_THREADS must be a positive integer, got {value!r}")
+        raise InputError(f"{variable} must be a positive integer, got {value!r}")
     return threads
 
 

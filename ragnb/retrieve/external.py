@@ -78,7 +78,7 @@ class OpenAIEmbedder:
         self.batch_size = batch_size
         self._client = Client(served.base_url, served.api_key, timeout=timeout)
         self._model_id: str | None = None if model == "default" else model
-        self.name = f"{model}@{urlsplit(self.base_url).netloc.rpartition('@')[2]}"
+        self.name = served.name
         self.dim = 0  # learnt from the first answer
 
     @property
