@@ -36,6 +36,7 @@ from ragnb.widgets.render import (
 
 K_MAX = 50
 _SEARCHED = ("k", "mode", "fusion", "alpha")  # the traits SearchSettings checks
+_SETTINGS = ("query", "mode", "k", "fusion", "alpha", "where", "rerank", "expand")
 _NOTHING = "Nothing was retrieved with these settings (check the filter): no answer generated."
 
 
@@ -89,12 +90,9 @@ class ExplorerState(traitlets.HasTraits):
         self.hits: pl.DataFrame | None = (
             None  # a plain attribute: DataFrames do not compare as bool
         )
-        names = {"query", "mode", "k", "fusion", "alpha", "where", "rerank", "expand"}
-        unknown = sorted(set(settings) - names)
+        unknown = sorted(set(settings) - set(_SETTINGS))
         if unknown:
-            raise InputError(
-                f"unknown explorer setting {unknown[0]!r}: use query, mode, k, fusion, alpha, where"
-            )
+            raise InputError(f"unknown explorer setting {unknown[0]!r}: use {', '.join(_SETTINGS)}")
         # Unset settings are SearchSettings' defaults; mode is hybrid if the kb can embed.
         checked = SearchSettings(**{n: settings.get(n) for n in _SEARCHED}).resolve(kb)
         settings = {key: v for key, v in settings.items() if v is not None}
@@ -102,10 +100,7 @@ class ExplorerState(traitlets.HasTraits):
         with self.hold_trait_notifications():
             for name, value in settings.items():
                 setattr(self, name, value)
-        self.observe(
-            self._settings_changed,
-            names=["query", "mode", "k", "fusion", "alpha", "where", "rerank", "expand"],
-        )
+        self.observe(self._settings_changed, names=list(_SETTINGS))
         self.refresh()
 
     @traitlets.validate(*_SEARCHED)
@@ -136,10 +131,12 @@ class ExplorerState(traitlets.HasTraits):
         )
 
     def search_args(self) -> dict[str, Any]:
-        """The keyword arguments of `kb.search` / `rag.ask` for the current settings."""
+        """The keyword arguments of `rag.ask` for the current settings: the search shown,
+        expansion included, so the answer is read from the hits on screen."""
         s = self.settings()
         found = {"k": s.k, "mode": s.mode, "fusion": s.fusion, "alpha": s.alpha, "where": s.where}
-        return found | ({"rerank": True} if self.rerank else {})
+        found |= {"rerank": True} if self.rerank else {}
+        return found | ({"expand": self.expand} if self.expand else {})
 
     def where_expr(self) -> pl.Expr | None:
         """The filter box parsed into a Polars expression (None when blank)."""
@@ -255,7 +252,9 @@ class Explorer:
         self._answer_html = ""
         self._answered = ""  # the settings line the shown answer was generated for
         self._prompt_rate: float | None = None  # prompt tokens/s measured on the last answer
-        self.phases: dict[str, float] = {}  # the last generation's phases (ms, tokens/s)
+        # the last generation's phases: load_ms, retrieval_ms, prompt_tokens, prompt_ms (the
+        # rest, tokens/s and the total, are in answer.timings)
+        self.phases: dict[str, float] = {}
         self._fallback_id: str | None = None  # display id of the saved-notebook snapshot
 
         s = self.state
@@ -316,7 +315,7 @@ class Explorer:
         self.answer_status = widgets.HTML(value="")  # generation progress and outcome
         self.results = widgets.HTML(value="")
         self.answer_view = widgets.HTML(value="")
-        for name in ("query", "mode", "k", "fusion", "alpha", "where", "rerank", "expand"):
+        for name in _SETTINGS:
             widget = getattr(self, name)
             widget.add_class(f"ragnb-{name}")
             traitlets.link((widget, "value"), (s, name))
@@ -515,14 +514,11 @@ class Explorer:
                     f"{number(self.phases.get('prompt_ms', 0) / 1000, 1)} s · generating "
                     f"{tokens} tokens at {rate:.1f} tok/s"
                 )
-                if rate:
-                    self.phases["tokens_per_s"] = rate
                 if self._cancel.is_set():
                     break
             waiting.set()
             stream.close()  # ends generation now if we broke out; keeps the partial answer
             self.answer = stream.answer
-            self.phases["total_ms"] = (time.perf_counter() - begun) * 1000
             self._show_answer(self.answer, cancelled=self._cancel.is_set())
         except Exception as exc:  # a background thread has nobody to raise to: show it
             self.answer_status.value = f'<span class="ragnb-error">{esc(one_line(exc))}</span>'
@@ -612,7 +608,8 @@ class Explorer:
         self._fallback_id = display_live(self.ui, self.to_html(), repr(self))
 
     def _update_fallback(self) -> None:
-        self._fallback_id = update_fallback(self._fallback_id, self.to_html(), repr(self))
+        if self._fallback_id is not None:  # else no snapshot is shown: build none
+            self._fallback_id = update_fallback(self._fallback_id, self.to_html(), repr(self))
 
 
 def explore(
