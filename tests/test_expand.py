@@ -9,7 +9,7 @@ from IPython.core.interactiveshell import InteractiveShell
 import ragnb
 from ragnb.datasets import docs_dir
 from ragnb.errors import InputError
-from ragnb.retrieve.expand import Expansion, expanded_search, fuse_by_rank
+from ragnb.retrieve.expand import EXPANSION_DEPTH, Expansion, expanded_search, fuse_by_rank
 from ragnb.retrieve.settings import SearchSettings
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ def kb():
 def test_multi_query_fuses_each_querys_list_by_rank(kb):
     expansion = Expansion("multi-query", QUESTION, ("Factory reset steps for the console",))
     hits = expanded_search(kb, expansion, SearchSettings(k=4))
-    lists = [kb.search(q, k=20)["chunk_id"].to_list() for q in expansion.queries]
+    lists = [kb.search(q, k=EXPANSION_DEPTH)["chunk_id"].to_list() for q in expansion.queries]
     assert hits["chunk_id"].to_list() == [cid for cid, _ in fuse_by_rank(lists)][:4]
     for cid, ranks in hits.select("chunk_id", "query_ranks").iter_rows():
         assert ranks == [lst.index(cid) + 1 if cid in lst else None for lst in lists]

@@ -15,6 +15,7 @@ import ragnb
 from ragnb import demo
 from ragnb.errors import InputError
 from ragnb.records import PROVENANCE_SCHEMA, answer_record
+from ragnb.retrieve.settings import DEFAULT_RERANK_CANDIDATES
 
 SETUP = """%load_ext ragnb
 import polars as pl
@@ -56,7 +57,7 @@ def test_a_saved_notebook_round_trips_its_answers_provenance(tmp_path):
     assert set(first["cited_chunk_ids"]) <= set(first["context_chunk_ids"])
     assert first["total_ms"] > 0 and first["execution_count"] == 2
     assert second["rerank"] == "sentences" and second["k"] == 2
-    assert json.loads(second["search"])["rerank_candidates"] == 20
+    assert json.loads(second["search"])["rerank_candidates"] == DEFAULT_RERANK_CANDIDATES
     assert "first_token_ms" in json.loads(second["timings"])
     # the record is what the kernel sent with the answer's display, saved as is
     saved = nbformat.read(path, as_version=4)
