@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,12 @@ def questions_of(corpus: str):
     return kb, rows + [(q, None, None, None) for q in absent["question"].to_list()]
 
 
+def shown_passages(prompt: str) -> list[int]:
+    """The passage numbers of the last context block of `prompt` (the defaults' prompt has no
+    worked example): what RAG.ask checks an answer against, not every hit up to the highest."""
+    return [int(n) for n in re.findall(r"^\[(\d+)\] ", prompt.rsplit("Context:", 1)[-1], re.M)]
+
+
 def replay(kb, questions, answers, settings) -> dict[str, int]:
     """abstain="auto" under `settings`, replayed on answers made with abstain="never"."""
     from ragnb.evaluate import matches_reference
@@ -63,8 +70,7 @@ def replay(kb, questions, answers, settings) -> dict[str, int]:
     counts = dict.fromkeys(("right", "cited", "absent_abstained", "false_abstained"), 0)
     for (q, ref, doc, wrong), a in zip(questions, answers, strict=True):
         pool = score_evidence(q, a.hits, kb.embedder, settings)
-        shown = range(1, a.timings["context_chunks"] + 1)
-        support = attribute(a.raw_text, pool, shown)
+        support = attribute(a.raw_text, pool, shown_passages(a.prompt))
         reason, fallback, quoted = settle(support, pool, a.raw_text)
         gave_up = reason is not None and fallback is None
         text, support = quoted if quoted else (a.raw_text, support)
@@ -111,10 +117,10 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine(),
         "models": {},
     }
+    loaded = {corpus: questions_of(corpus) for corpus in args.corpora}  # once for all models
     for model in args.models:
         data = []
-        for corpus in args.corpora:
-            kb, questions = questions_of(corpus)
+        for corpus, (kb, questions) in loaded.items():
             rag = ragnb.RAG(kb, model=model)
             answers = [rag.ask(q, abstain="never") for q, *_ in questions]
             data.append((corpus, kb, questions, answers))
