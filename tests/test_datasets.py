@@ -83,8 +83,8 @@ def test_bad_names_are_input_errors():
 
 
 # --- Look-alike corpora: Brightwater's layout, two near-identical products each ---------------
-# brightwater and ostara are the unseen corpora grounded answers are reported on; larkspur is
-# tuned on. The same checks hold for all three.
+# brightwater, ostara and fenwick are the unseen corpora grounded answers are reported on;
+# larkspur is tuned on. The same checks hold for all four.
 
 
 def _mentions(text: str, value: str) -> bool:
@@ -98,7 +98,7 @@ def _mentions(text: str, value: str) -> bool:
 LOOKALIKE = pytest.mark.parametrize("name", datasets.LOOKALIKE)
 DOCS = {name: _files(datasets.docs_dir(name)) for name in datasets.LOOKALIKE}
 # (answerable, absent) questions per corpus.
-SIZES = {"brightwater": (37, 8), "larkspur": (36, 8), "ostara": (36, 8)}
+SIZES = {"brightwater": (37, 8), "larkspur": (36, 8), "ostara": (36, 8), "fenwick": (36, 16)}
 
 # Per corpus, per absent question (file order): a word that shows what it asks, and what a
 # document would have to mention to answer it.
@@ -132,6 +132,33 @@ ABSENT_TOPICS = {
         ("United States", r"\bunited states\b|\busa\b|\bu\.s\.|\bamerica\b|\bshipping\b"),
         ("iOS", r"\bios\b|\biphone\b|\bapple\b"),
         ("underfloor", r"\bunderfloor\b|\bfloor heating\b|\bradiant floor"),
+    ],
+    "fenwick": [
+        (
+            "blades",
+            r"blades?[^.]*(?:euros?|€|\bprices?\b|\bcosts?\b)|(?:euros?|€|\bcosts?\b)[^.]*blade",
+        ),
+        ("roll", r"\brolls?\b|wire[^.]*(?:euros?|€|\bprices?\b|\bcosts?\b)|(?:euros?|€)[^.]*wire"),
+        ("revolutions", r"\brpm\b|revolutions|\bturns? per\b|\bspins? at\b|\b(?:disc|blade) speed"),
+        (
+            "amp-hours",
+            r"\bamp[- ]?hours?\b|\d\s*ah\b|\bmah\b|\bwh\b|\bwatt[- ]?hours?\b|\bcapacity of",
+        ),
+        ("shipping box", r"\bbox(?:es)?\b|\bpackag|\bcarton\b|\bshipping\b|\bparcel\b|\bpacked\b"),
+        ("wheels", r"\bwheels?\b[^.]*\d\s*(?:mm|cm|inch)|\bdiameter\b|\btyres?\b|\btires?\b"),
+        ("fee", r"\bsubscri|\bfees?\b|\bannual|\bper (?:year|month)\b|\bmonthly\b|\byearly\b"),
+        ("on sale", r"\bon sale\b|\blaunch|\bintroduc|\bfirst (?:sold|available)|\breleased in\b"),
+        (
+            "manufactured",
+            r"\bmade in\b|\bmanufactured\b|\bfactor(?:y|ies) in\b|\bassembled\b|\borigin\b",
+        ),
+        ("Alexa", r"\balexa\b|\bgoogle\b|\bvoice\b|\bsmart speakers?\b|\bhomekit\b|\bsiri\b"),
+        ("Windows", r"\bwindows\b|\bbrowser\b|\bweb\b|\bcomputer\b|\bpc\b|\blaptop\b|\bdesktop\b"),
+        ("chief executive", r"\bchief executive\b|\bceo\b|\bfound(?:ed|er|ers)\b|\bdirector\b"),
+        ("certification", r"\bcertifi|\bce\b|\bul\b|\bt[üu]v\b|\bapproved\b|\biec\b|\ben \d"),
+        ("GPS", r"\bgps\b|\btrack(?:er|ing)\b|\btheft\b|\bstolen\b|\bsatellite\b"),
+        ("recycle", r"\brecycl|\bdispos|\btrade[- ]in\b|\btake[- ]back\b|\bwaste\b"),
+        ("refurbished", r"\brefurbish|\bsecond[- ]hand\b|\bpre-owned\b|\brenewed\b|\brecondition"),
     ],
 }
 

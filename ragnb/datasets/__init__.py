@@ -1,12 +1,12 @@
 """Small corpora written for ragnb, shipped inside the package.
 
-Four corpora, in two roles:
+Five corpora, in two roles:
 
 - to build and tune on: ``"skymere"``, and ``"larkspur"``, the development corpus of the
   look-alike kind;
-- to report on, never to tune on: ``"brightwater"`` and ``"ostara"``, the unseen tests of
-  grounded answers. Ostara was written by a separate session, apart from the tuning, and the
-  people who tune do not read it.
+- to report on, never to tune on: ``"brightwater"``, ``"ostara"`` and ``"fenwick"``, the unseen
+  tests of grounded answers. Ostara and Fenwick were each written by a separate session, apart
+  from the tuning, and the people who tune do not read them.
 
 ``"skymere"`` is the manual of the Skymere S3, a home weather station that does not exist. Its
 facts (a reset code, a pairing PIN, battery days) are made up, so no model can know them from
@@ -40,7 +40,7 @@ The datasets are data only: judge answers with ``ragnb.evaluate.matches_referenc
 Every reference answer appears in exactly one file of its folder (checked by the tests), so
 "cited the right document" is well defined.
 
-The three look-alike corpora, LOOKALIKE, share one layout: six short Markdown documents by a
+The four look-alike corpora, LOOKALIKE, share one layout: six short Markdown documents by a
 made-up maker about two look-alike products whose specifications differ, plus a FAQ, firmware
 release notes, troubleshooting and a care guide. Facts sit in the middle of paragraphs, in lists
 and in tables; the questions are paraphrased, not copied from the text.
@@ -54,6 +54,10 @@ and in tables; the questions are paraphrased, not copied from the text.
 ``"ostara"``       Ostara Home's smart radiator thermostats, the Ember Mini and the Ember Max.
                    36 answerable and 8 absent questions. Report corpus, written apart from the
                    tuning.
+``"fenwick"``      Fenwick Lawncraft's robot lawn mowers, the Thistle Nook and the Thistle Field
+                   (model code, price, lawn area, cutting width and height, mowing and charging
+                   times, weight, warranty). 36 answerable and 16 absent questions. Report
+                   corpus, written apart from the tuning.
 
     docs_dir(name) -> Path             the 6 Markdown files (faq.md, release-notes.md, ...)
     questions(split=None, name=name) -> pl.DataFrame
@@ -89,7 +93,7 @@ SPLITS = ("train", "paraphrase", "heldout", "new_facts", "absent")
 STYLE_PREFIX = "Per the Skymere manual:"
 _ROOT = Path(__file__).resolve().parent
 # Corpora in Brightwater's layout (docs/, questions/answerable.jsonl and absent.jsonl).
-LOOKALIKE = ("brightwater", "larkspur", "ostara")
+LOOKALIKE = ("brightwater", "larkspur", "ostara", "fenwick")
 # Each corpus's question splits, and the folder kb.add should be given.
 _SPLITS = {"skymere": SPLITS} | dict.fromkeys(LOOKALIKE, ("answerable", "absent"))
 _DOCS = {"skymere": "manual"} | dict.fromkeys(LOOKALIKE, "docs")
