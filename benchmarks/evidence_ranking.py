@@ -11,8 +11,10 @@ evidence score of every answerable and absent question (what ``min_evidence`` ha
 Development corpora only: Brightwater and Ostara are for reports.
 
 Before this round's ranking (the same function run against commit 1b59b10's ragnb, in a git
-worktree): Skymere first 30/32, top 3 31/32; Larkspur first 16/36, top 3 26/36. After:
-results/evidence_ranking.json (Skymere 31/32, 31/32; Larkspur 26/36, 32/36).
+worktree): Skymere first 30/32, top 3 31/32; Larkspur first 16/36, top 3 26/36. After round
+3: Skymere 31/32, 31/32; Larkspur 26/36, 32/36. After round 4's answer kinds (a price question
+wants a price, not any number): results/evidence_ranking.json (Skymere 31/32, 31/32; Larkspur
+27/36, 32/36).
 
 Writes benchmarks/results/evidence_ranking.json.
 """

@@ -20,9 +20,11 @@ Two checks then scale that score, each by a weight of :class:`GroundingSettings`
   what introduces it, its passage's title and heading) names the Crew and not the Solo is
   about the look-alike, which shares every other word: it loses ``name_weight`` of its score.
   A sentence that names neither (a general FAQ answer) keeps its score.
-- **the answer type** (``type_weight``): a question asking for a quantity, a date, a price, a
-  version or a code ("how long", "when", "what does it cost") is answered by a sentence with a
-  number in it (or in its section's title); one without loses ``type_weight``.
+- **the answer's kind** (``type_weight``): a question asking for a price, a duration, a weight,
+  a date, a version, a count of something (:mod:`ragnb.grounding.kinds`) is answered by a
+  sentence that gives a value of that kind ("89 euros", "3 hours"), in its words, its table's
+  header row or its section's title; one that asks for a code or "how many" of no known unit,
+  by any number. A sentence that gives none loses ``type_weight``.
 
 The prompt then shows, for each passage that holds one of the best sentences, those sentences
 and `window` neighbours on each side, under the passage's own number (its rank in the hits, so
@@ -39,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from ragnb.grounding.kinds import Kind, asked_for, gives
 from ragnb.grounding.sentences import Span, sentences
 from ragnb.grounding.settings import GroundingSettings
 from ragnb.grounding.text import STOPWORDS, content_words, idf, names, numbers
@@ -50,14 +53,6 @@ _CACHE_SIZE = 50_000  # sentence vectors kept per embedder (MiniLM: 1.5 KB each)
 _SLICE = 4  # = ragnb.retrieve.embedders.QUERY_BATCH
 _vectors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _TABLE_RULE = re.compile(r"^\s*\|[\s:|-]*$")  # a Markdown table's |---|---| row
-# A question whose answer is a quantity, a date, a price, a version or a code.
-_ASKS_NUMBER = re.compile(
-    r"\bhow\s+(?:many|much|long|far|often|heavy|big|large|high|tall|wide|old|fast|hot|cold"
-    r"|warm|bright|loud|deep|soon|quickly|low)\b|\bwhen\b|\bwhat\s+(?:year|date|day|month|time)\b"
-    r"|\b(?:price|cost|costs|weigh|weighs|weight|temperature|percentage|version|capacity"
-    r"|duration|voltage|code|number|release|firmware)\b",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -74,6 +69,7 @@ class EvidenceSentence:
     scope: frozenset[str] = frozenset()  # words of it, its neighbours, table header, heading
     near_numbers: frozenset[str] = frozenset()  # numbers of it, its neighbours, table header
     look_alike: bool = False  # about a look-alike of what the question asks about
+    gives_kind: bool = True  # gives a value of the kind the question asks for (kinds.gives)
     lexical: float = 0.0
     dense: float = 0.0
     score: float = 0.0
@@ -101,7 +97,7 @@ class EvidencePool:
     # a name the question asks about -> its look-alikes in the passages (see _siblings)
     siblings: dict[str, frozenset[str]] = field(default_factory=dict)
     sections: dict[int, str] = field(default_factory=dict)  # passage -> its own section's title
-    wants_number: bool = False  # the question asks for a quantity, date, price, version, code
+    kinds: tuple[Kind, ...] = ()  # the kinds of value the question asks for (kinds.asked_for)
 
     def best(self) -> EvidenceSentence | None:
         """The highest-scoring sentence (None when the chunks hold no sentence)."""
@@ -213,6 +209,7 @@ def score_evidence(
     titles = list(labels.values())
     leads = _leads(found)
     header_rows = {lead for lead in leads if lead is not None and _is_row(found[lead][3])}
+    header_leads = {i for i, lead in enumerate(leads) if lead in header_rows}  # table rows
     scopes = _scopes(found, words, leads, headings)
     near_numbers = _near_numbers(found, leads)
     weights = idf(words)
@@ -226,7 +223,7 @@ def score_evidence(
             _about_look_alike(_nearest(i, found, words, leads, headings, section_words), siblings)
             for i in range(len(found))
         ]
-    wants_number = bool(_ASKS_NUMBER.search(question))
+    kinds = asked_for(question)
     has_dense = embedder is not None and bool(found)
     vectors, cosines = None, np.zeros(len(found), np.float32)
     if has_dense:
@@ -237,6 +234,8 @@ def score_evidence(
     scored = []
     for i, (number, chunk_id, position, span) in enumerate(found):
         lexical = dense = score = 0.0
+        header = found[leads[i]][3].text if i in header_leads else ""
+        gives_kind = _gives(span.text, sections[number], header, kinds)
         if _scored(span) and i not in header_rows:  # a header row only names the columns
             context = headings[number] | (words[leads[i]] if leads[i] is not None else set())
             for word in asked:
@@ -253,7 +252,7 @@ def score_evidence(
             score = combine(dense, lexical, settings, has_dense)
             if look_alike[i]:
                 score *= 1 - settings.name_weight
-            if wants_number and not _has_number(span.text, sections[number]):
+            if not gives_kind:
                 score *= 1 - settings.type_weight
         scored.append(
             EvidenceSentence(
@@ -267,6 +266,7 @@ def score_evidence(
                 scopes[i],
                 near_numbers[i],
                 look_alike[i],
+                gives_kind,
                 lexical,
                 dense,
                 max(score, 0.0),
@@ -274,7 +274,7 @@ def score_evidence(
         )
     return EvidencePool(
         question, scored, vectors, weights, headings, texts, chunk_ids, settings, embedder,
-        siblings=siblings, sections=sections, wants_number=wants_number,
+        siblings=siblings, sections=sections, kinds=kinds,
     )  # fmt: skip
 
 
@@ -293,12 +293,12 @@ def _without_names(question: str) -> str:
     return stripped if content_words(stripped) else question
 
 
-def _has_number(text: str, section: str) -> bool:
-    """Whether a sentence holds a number or a code ("LO-KS-310"), or its section's title a
-    number: a release note's fix under "## Version 4.1.2 (3 June 2024)" answers "which
-    version". A code in a title ("## Fault F3") does not make every sentence under it a value.
-    """
-    return any(c.isdigit() for c in text) or bool(numbers(section))
+def _gives(text: str, section: str, header: str, kinds) -> bool:
+    """Whether a sentence gives a value of the kind asked for (see :mod:`kinds`): itself, with
+    its table's header row or its section's title as the label of its numbers ("| Solo | 310 |"
+    under "| Model | Weight (g) |"), or its section's title alone: a release note's fix under
+    "## Version 4.1.2 (3 June 2024)" answers "which version". True when nothing is asked."""
+    return gives(text, kinds, f"{header} {section}") or gives(section, kinds)
 
 
 def _scored(span: Span) -> bool:
@@ -422,6 +422,15 @@ def chosen(pool: EvidencePool) -> list[EvidenceSentence]:
         return []
     floor = ranked[0].score * settings.min_relative
     return [s for s in ranked[: settings.max_sentences] if s.score >= floor]
+
+
+def answering(pool: EvidencePool) -> list[EvidenceSentence]:
+    """The sentences the prompt shows: the chosen ones and `window` neighbours of each."""
+    seen: dict[int, EvidenceSentence] = {}
+    for e in chosen(pool):
+        for s in pool.neighbours(e, pool.settings.window):
+            seen.setdefault(id(s), s)
+    return list(seen.values())
 
 
 def evidence_passages(pool: EvidencePool, hits: pl.DataFrame) -> list[Passage]:

@@ -16,10 +16,12 @@ For every answer sentence, every sentence of the passages the model was shown is
 The best eligible candidate supports the sentence when its score reaches ``support_threshold``,
 it is evidence for the question (it scores at least ``min_answer_relevance`` of the best evidence
 sentence: a true sentence copied from elsewhere in a passage answers nothing), and the sentence
-names no number and no name that appears in no passage. A sentence that only restates the
-question ("Every alert plays a chime." for "What is the chime every alert plays called?") is
-no answer either. One row per sentence
-lands in ``answer.support`` (see SUPPORT_SCHEMA); a sketch with a 52-hour Mast in passage 2:
+names no number and no name that appears in no passage. When the question asks for a value with
+a unit (``require_kind``), a sentence that states a number but no value of that kind answers
+something else ("Three AA cells act as a backup." for "how long do the cells last?"). A
+sentence that only restates the question ("Every alert plays a chime." for "What is the chime
+every alert plays called?") is no answer either. One row per sentence lands in
+``answer.support`` (see SUPPORT_SCHEMA); a sketch with a 52-hour Mast in passage 2:
 
     "The Mast runs for 52 hours [2]."  -> supported by [2], cited [2]
     "The Mast runs for 52 hours."      -> supported by [2], cited [], attributed (ragnb chose [2])
@@ -39,7 +41,15 @@ from collections.abc import Collection
 import numpy as np
 import polars as pl
 
-from ragnb.grounding.evidence import EvidencePool, EvidenceSentence, chosen, combine, embed
+from ragnb.grounding.evidence import (
+    EvidencePool,
+    EvidenceSentence,
+    answering,
+    chosen,
+    combine,
+    embed,
+)
+from ragnb.grounding.kinds import ANY_NUMBER, gives
 from ragnb.grounding.sentences import sentences
 from ragnb.grounding.text import content_words, names, numbers, strip_markers
 
@@ -164,8 +174,8 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
     for n in shown:
         known_words |= pool.headings.get(n, frozenset())
     asked, asked_numbers = set(content_words(pool.question)), set(numbers(pool.question))
-    # The sentences evidence selection chose for the question, and their neighbours.
-    answering = {id(s) for e in chosen(pool) for s in pool.neighbours(e, settings.window)}
+    answering_ids = {id(s) for s in answering(pool)}
+    kind = _unit_kind(pool)
     floor = settings.min_answer_relevance * pool.top_score
 
     spans = [s for s in sentences(text) if strip_markers(s.text).strip(" .")]
@@ -218,7 +228,7 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
             if best_any is None or score > best_any[0]:
                 best_any = (score, e)
             need_numbers, need_names = (
-                (own_numbers, own_names) if id(e) in answering else (said_numbers, said_names)
+                (own_numbers, own_names) if id(e) in answering_ids else (said_numbers, said_names)
             )
             # Evidence about the look-alike product supports nothing said of the one asked
             # about: "It weighs 540 g." is not backed by the Crew's 540 g for the Solo.
@@ -236,11 +246,16 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
         if unknown:
             rows.append(row | {"reason": f"name {unknown[0]} {INVENTED}"})
             continue
+        if kind and own_numbers and not gives(clean, pool.kinds):
+            # "Three AA cells act as a backup." states a number, but no duration: it does not
+            # answer "how long do the cells last", whatever passage holds it.
+            rows.append(row | {"reason": f"it gives no {kind}, which the question asks for"})
+            continue
         threshold = settings.support_threshold
         if best is None or best[0] < threshold:
             reason = "no evidence"
             if best_any is not None and best_any[0] >= threshold:
-                given = id(best_any[1]) in answering
+                given = id(best_any[1]) in answering_ids
                 missing = _missing(own_numbers if given else said_numbers,
                                    own_names if given else said_names, best_any[1])  # fmt: skip
                 reason = f"{missing} is not in the evidence [{best_any[1].number}]"
@@ -312,14 +327,26 @@ def abstention(support: pl.DataFrame, pool: EvidencePool, raw_text: str) -> str 
 def weak_evidence(pool: EvidencePool) -> str | None:
     """Why the evidence itself is too weak to answer from, or None when it is strong enough:
     the best sentence scores under ``min_evidence``, or under ``min_evidence_off_topic`` when
-    no passage holds what the question asks about."""
+    no passage holds what the question asks about, or (``require_kind``) the question asks for
+    a value with a unit and no sentence shown to the model gives one: no price for "what does
+    the S3 cost" in a manual that never names one."""
     settings = pool.settings
     asked = off_topic(pool) if pool.top_score < settings.min_evidence_off_topic else []
     if asked:
         return f"no passage mentions {' or '.join(asked)}"
     if pool.top_score < settings.min_evidence:
         return f"no passage matches the question well (best evidence {pool.top_score:.2f})"
+    kind = _unit_kind(pool)
+    if kind and not any(s.gives_kind for s in answering(pool)):
+        return f"no passage shown gives a {kind}"
     return None
+
+
+def _unit_kind(pool: EvidencePool) -> str | None:
+    """The kinds the question asks for, as words ("price", "duration or length"), when
+    ``require_kind`` is on and they are kinds with units (not "any number")."""
+    kinds = [k.name for k in pool.kinds if k is not ANY_NUMBER]
+    return " or ".join(kinds) if kinds and pool.settings.require_kind else None
 
 
 def settle(
@@ -370,7 +397,7 @@ def extract(pool: EvidencePool) -> tuple[str, pl.DataFrame]:
     e = best[0]
     body = " ".join(_ITEM_MARKER.sub("", e.text).split())
     section = pool.sections.get(e.number, "")
-    if pool.wants_number and not numbers(body) and numbers(section):
+    if pool.kinds and not gives(body, pool.kinds) and gives(section, pool.kinds):
         # The value is in the section's title: "Version 4.0.3 (9 January 2024): Added the
         # transport lock ..." answers "which release added the transport lock?".
         body = f"{section}: {body}"

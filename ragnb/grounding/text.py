@@ -19,7 +19,16 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-__all__ = ["STOPWORDS", "content_words", "idf", "names", "numbers", "overlap", "strip_markers"]
+__all__ = [
+    "NUMBER_WORDS",
+    "STOPWORDS",
+    "content_words",
+    "idf",
+    "names",
+    "numbers",
+    "overlap",
+    "strip_markers",
+]
 
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before
@@ -34,7 +43,7 @@ STOPWORDS = frozenset(
     according""".split()
 )
 _WORD = re.compile(r"[^\W_]+(?:[.'\u2019-][^\W_]+)*")
-_NUMBER_WORDS = {
+NUMBER_WORDS = {
     w: str(i)
     for i, w in enumerate(
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -76,7 +85,7 @@ def content_words(text: str) -> list[str]:
         if word[0].isdigit():
             out.append(word.replace(",", ""))
         else:
-            out.append(_NUMBER_WORDS.get(word) or _stemmer().stemWord(word))
+            out.append(NUMBER_WORDS.get(word) or _stemmer().stemWord(word))
     return out
 
 
@@ -96,7 +105,7 @@ def numbers(text: str) -> list[str]:
             value = value.replace(",", "")  # a thousands separator, not a list
         found += [(match.start(), part) for part in value.split(",") if part]
     for match in re.finditer(r"[A-Za-z]+", text):
-        value = _NUMBER_WORDS.get(match.group(0).lower())
+        value = NUMBER_WORDS.get(match.group(0).lower())
         if value is not None and match.group(0).lower() != "one":  # "one" is usually a pronoun
             found.append((match.start(), value))
     return [value for _, value in sorted(found)]
@@ -114,7 +123,7 @@ def names(text: str) -> list[str]:
         word = match.group(0).strip("'\u2019-")
         before = text[: match.start()].rstrip()
         first = not before or before[-1] in ".!?:\n-*\u2022"
-        if not word or word.lower() in STOPWORDS or word.lower() in _NUMBER_WORDS:
+        if not word or word.lower() in STOPWORDS or word.lower() in NUMBER_WORDS:
             continue
         if first and not any(c.isdigit() for c in word) and not word.isupper():
             continue
