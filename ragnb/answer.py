@@ -356,8 +356,19 @@ def _citation_status(answer: Answer) -> dict[int, str]:
     status: dict[int, str] = {}
     columns = answer.citations.columns
     judged = "supported" in columns
+    # passages that back some sentence, wherever the model put its markers
+    backing = {
+        int(row["number"])
+        for row in _support_rows(answer)
+        if row.get("supported") and row.get("number") is not None
+    }
     for row in answer.citations.iter_rows(named=True):
         ok = row["supported"] if judged else None
+        if ok is False and row["number"] in backing:
+            status[row["number"]] = (
+                "cited where it does NOT support the sentence; supports another (ragnb added it)"
+            )
+            continue
         status[row["number"]] = {
             True: "cited, supports the answer",
             False: "cited, does NOT support the answer",

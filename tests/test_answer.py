@@ -200,8 +200,11 @@ def test_html_marks_each_unsupported_sentence_in_words_with_its_reason():
     assert "⚠ not supported: the number 12 is in no &lt;passage&gt;</span>" in html
     assert html.count("⚠ not supported") == 1 and html.count("ragnb-ok") == 1 + 2  # css + 2 ✓
     assert "2 of 3 sentences supported by the sources; 1 not supported" in html
-    # [2] was cited by the unsupported sentence only: flagged where it is cited and in the table
-    assert "not supporting</span>" in html and "cited, does NOT support the answer" in html
+    # [2] was cited by the unsupported sentence only: flagged where it is cited; the table says
+    # it backs another sentence (ragnb's attribution), not that it supports nothing
+    assert "not supporting</span>" in html
+    assert "cited where it does NOT support the sentence; supports another" in html
+    assert "cited, does NOT support the answer" not in html
 
 
 def test_an_attributed_citation_is_shown_as_added_by_ragnb():
@@ -245,7 +248,10 @@ def test_plain_text_says_the_same_in_words():
         "NOT SUPPORTED: “It costs <b>12</b> euros [2].” (the number 12 is in no <passage>)" in text
     )
     assert "[1] Solo (d0.md) - cited, supports the answer; evidence: “the Solo pumps" in text
-    assert "[2] Crew (d1.md) - cited, does NOT support the answer; evidence: “1.05 kg”" in text
+    assert (
+        "[2] Crew (d1.md) - cited where it does NOT support the sentence; supports another "
+        "(ragnb added it); evidence: “1.05 kg”"
+    ) in text
     assert pretty(MIXED) == text
     md = MIXED._repr_markdown_()
     assert (
@@ -370,3 +376,8 @@ def test_timings_are_typed_and_still_read_as_a_mapping():
         t["no_such_timing"]
     with pytest.raises(TypeError):
         Timings.of({"no_such_timing": 1})
+
+
+def test_a_citation_that_backs_no_sentence_is_said_not_to_support_the_answer():
+    a = grounded("It costs 12 euros [2].", [unsupported_row("It costs 12 euros [2].", "no")])
+    assert "[2] Crew (d1.md) - cited, does NOT support the answer" in str(a)
