@@ -1,18 +1,20 @@
 """Hand-labelled precision of "supported": of the answer sentences ragnb shows as supported
 (a ✓ and an evidence span), the share a person judged truly supported by that span.
 
-Forty answers from the default pipeline (SmolLM2, default settings) on the Brightwater corpus,
-which nothing in ragnb was tuned on: the 37 answerable questions and the first 3 absent ones.
+Forty answers from the default pipeline (SmolLM2, default settings) on a corpus nothing in
+ragnb was tuned on: its answerable questions, then its absent ones up to forty. Brightwater
+(the default: 37 + 3) was labelled in round 3; Fenwick (36 + 4, ``--corpus fenwick``) after
+the answer-kind rules, on answers nobody had seen.
 
-    nice -n 5 .venv/bin/python benchmarks/label_support.py generate
-        -> benchmarks/results/support_answers.jsonl   (one answer a line, with its support rows)
-    .venv/bin/python benchmarks/label_support.py show --blind [--answers FILE]
+    nice -n 5 .venv/bin/python benchmarks/label_support.py generate [--corpus NAME]
+        -> benchmarks/results/support_answers[_NAME].jsonl  (one answer a line, with support)
+    .venv/bin/python benchmarks/label_support.py show --blind [--corpus NAME]
         -> every sentence with the evidence span ragnb shows, for labelling by hand
            (without --blind, ragnb's verdict and reason too)
-    .venv/bin/python benchmarks/label_support.py score
-        -> benchmarks/results/support_precision.json (+ .md)
+    .venv/bin/python benchmarks/label_support.py score [--corpus NAME]
+        -> benchmarks/results/support_precision[_NAME].json (+ .md)
 
-Labels (benchmarks/labels/support_labels.jsonl) are written by a person, one line per answer
+Labels (benchmarks/labels/support_labels[_NAME].jsonl) are written by a person, one line per answer
 sentence: answer_id, i (its row in the answer's support), sentence, label ("supported" when
 the evidence span shown states what the sentence says, with no detail beyond it; otherwise
 "unsupported"), note. "The answer is: X" claims that X answers the question asked, and is
@@ -34,10 +36,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ROOT, machine, results_dir, write_result  # noqa: E402
 
-ANSWERS = ROOT / "benchmarks" / "results" / "support_answers.jsonl"
-LABELS = ROOT / "benchmarks" / "labels" / "support_labels.jsonl"
 TARGET = 0.90
-N_ABSENT = 3  # 37 answerable + 3 absent = 40 answers
+N_ANSWERS = 40  # the corpus's answerable questions, then absent ones up to 40
+
+
+def paths(corpus: str) -> tuple[Path, Path, str]:
+    """(answers file, labels file, result name) of `corpus`; Brightwater's carry no suffix."""
+    suffix = "" if corpus == "brightwater" else f"_{corpus}"
+    return (
+        ROOT / "benchmarks" / "results" / f"support_answers{suffix}.jsonl",
+        ROOT / "benchmarks" / "labels" / f"support_labels{suffix}.jsonl",
+        f"support_precision{suffix}",
+    )
+
+
 SUPPORT_FIELDS = (
     "sentence",
     "supported",
@@ -58,22 +70,23 @@ def _commit() -> str:
     return out.stdout.strip()
 
 
-def generate(path: Path, model: str) -> None:
+def generate(path: Path, model: str, corpus: str) -> None:
     """Ask the 40 questions with default settings and write each answer with its support."""
     from ragnb import RAG, KnowledgeBase, datasets
 
-    kb = KnowledgeBase().add(datasets.docs_dir("brightwater"))
+    kb = KnowledgeBase().add(datasets.docs_dir(corpus))
     rag = RAG(kb, model=model)
-    questions = datasets.questions("answerable", name="brightwater").vstack(
-        datasets.questions("absent", name="brightwater").head(N_ABSENT)
-    )
+    answerable = datasets.questions("answerable", name=corpus)
+    absent = datasets.questions("absent", name=corpus)
+    questions = answerable.vstack(absent.head(N_ANSWERS - answerable.height))
+    prefix = corpus[:2]
     results_dir()
     with path.open("w", encoding="utf-8") as out:
         for i, row in enumerate(questions.iter_rows(named=True), start=1):
             answer = rag.ask(row["question"])
             support = answer.support.select(SUPPORT_FIELDS).to_dicts()
             record = {
-                "answer_id": f"bw{i:02d}",
+                "answer_id": f"{prefix}{i:02d}",
                 "question": row["question"],
                 "reference": row["answer"],
                 "doc_id": row["doc_id"],
@@ -161,23 +174,27 @@ def score(answers_path: Path, labels_path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("step", choices=("generate", "show", "score"))
-    parser.add_argument("--answers", type=Path, default=ANSWERS)
-    parser.add_argument("--labels", type=Path, default=LABELS)
+    parser.add_argument("--corpus", default="brightwater", choices=("brightwater", "fenwick"))
+    parser.add_argument("--answers", type=Path, help="default: by corpus")
+    parser.add_argument("--labels", type=Path, help="default: by corpus")
     parser.add_argument("--model", default="default")
     parser.add_argument("--blind", action="store_true", help="show: hide ragnb's verdicts")
     args = parser.parse_args()
+    answers, labels, name = paths(args.corpus)
+    args.answers, args.labels = args.answers or answers, args.labels or labels
     if args.step == "generate":
         start = time.perf_counter()
-        generate(args.answers, args.model)
+        generate(args.answers, args.model, args.corpus)
         print(f"{time.perf_counter() - start:.0f} s")
     elif args.step == "show":
         show(args.answers, args.blind)
     else:
         result = score(args.answers, args.labels)
-        result |= {"commit": _commit(), "machine": machine()}
+        result |= {"corpus": args.corpus, "commit": _commit(), "machine": machine()}
         p = result["precision_of_supported"]
         md = (
-            "# Hand-labelled precision of supported sentences (Brightwater, default model)\n\n"
+            "# Hand-labelled precision of supported sentences "
+            f"({args.corpus.capitalize()}, default model)\n\n"
             f"{result['answers']} answers, {result['sentences']} sentences; "
             f"{result['shown_supported']} shown as supported, of which "
             f"{result['truly_supported_of_shown']} truly supported: **{p:.1%}** "
@@ -191,7 +208,7 @@ def main() -> None:
             )
         )
         print(md)
-        write_result("support_precision", result, md)
+        write_result(name, result, md)
 
 
 if __name__ == "__main__":
