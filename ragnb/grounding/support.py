@@ -327,19 +327,32 @@ def abstention(support: pl.DataFrame, pool: EvidencePool, raw_text: str) -> str 
 def weak_evidence(pool: EvidencePool) -> str | None:
     """Why the evidence itself is too weak to answer from, or None when it is strong enough:
     the best sentence scores under ``min_evidence``, or under ``min_evidence_off_topic`` when
-    no passage holds what the question asks about, or (``require_kind``) the question asks for
-    a value with a unit and no sentence shown to the model gives one: no price for "what does
-    the S3 cost" in a manual that never names one."""
+    no passage holds what the question asks about; or, among the sentences shown to the model,
+    no scope holds a name of the question (``require_names``: "Canada" for "how long does
+    shipping to Canada take"), or the question asks for a value with a unit and none gives one
+    (``require_kind``: no price for "what does the S3 cost" in a manual that never names one).
+    """
     settings = pool.settings
     asked = off_topic(pool) if pool.top_score < settings.min_evidence_off_topic else []
     if asked:
         return f"no passage mentions {' or '.join(asked)}"
     if pool.top_score < settings.min_evidence:
         return f"no passage matches the question well (best evidence {pool.top_score:.2f})"
+    shown = answering(pool)
+    unseen = _unseen_names(pool, shown) if settings.require_names else []
+    if unseen:
+        return f"no passage shown mentions {' or '.join(unseen)}"
     kind = _unit_kind(pool)
-    if kind and not any(s.gives_kind for s in answering(pool)):
+    if kind and not any(s.gives_kind for s in shown):
         return f"no passage shown gives a {kind}"
     return None
+
+
+def _unseen_names(pool: EvidencePool, shown: list[EvidenceSentence]) -> list[str]:
+    """The question's names (as it spells them) that the scope of no sentence in `shown`
+    holds: "What does a spare KR-2 mount cost?" over passages about the lights themselves."""
+    seen = frozenset().union(*(s.scope for s in shown))
+    return [n for n in dict.fromkeys(names(pool.question)) if not set(content_words(n)) <= seen]
 
 
 def _unit_kind(pool: EvidencePool) -> str | None:
