@@ -519,6 +519,16 @@ def _sources_html(answer: Answer, anchor: str) -> str:
     return table(rows, header, raw_columns=[0, 5])
 
 
+OWN_WORDS = "The model's own words (not used as the answer: the sources do not support them)"
+
+
+def _own_words(answer: Answer) -> str | None:
+    """The model's words when ragnb shows something else instead (it abstained, or quoted the
+    documents), for the views to fold below the answer; None otherwise."""
+    raw = _raw_text(answer)
+    return raw if raw and (answer.abstained or answer.fallback == "evidence") else None
+
+
 def _html_view(answer: Answer) -> str:
     anchor = f"ragnb-{answer._uid}-src"
     parts = [STYLE, ANSWER_STYLE, '<div class="ragnb">']
@@ -526,25 +536,20 @@ def _html_view(answer: Answer) -> str:
     if answer.abstained:
         said = answer.text.strip() or ABSTAIN_FALLBACK
         parts.append(f'<p class="ragnb-abstain">{esc(said)}</p>')
-        raw = _raw_text(answer)
-        if raw:
-            words = _text_html(answer, raw, anchor)
-            parts.append(
-                "<details><summary>The model's own words (not used as the answer: the sources do "
-                f'not support them)</summary><p class="ragnb-text">{words}</p></details>'
-            )
     else:
         if answer.fallback == "evidence":
             parts.append(f'<p class="ragnb-abstain">{esc(FALLBACK_NOTE)}</p>')
         parts.append(f'<p class="ragnb-text">{_text_html(answer, answer.text, anchor)}</p>')
         if rows:
             parts.append(f'<p class="muted">{esc(_support_summary(rows))}</p>')
-        raw = _raw_text(answer)
-        if answer.fallback == "evidence" and raw:
-            parts.append(
-                "<details><summary>The model's own words (not used as the answer: the sources "
-                f'do not support them)</summary><p class="ragnb-text">{esc(raw)}</p></details>'
-            )
+    own = _own_words(answer)
+    if own:
+        # an abstention's support rows are about these words; a quote's are about the quote
+        words = _text_html(answer, own, anchor) if answer.abstained else esc(own)
+        parts.append(
+            f'<details><summary>{esc(OWN_WORDS)}</summary><p class="ragnb-text">{words}</p>'
+            "</details>"
+        )
     if answer.invalid_citations:
         parts.append(
             '<p class="muted">Invalid citations (no such source was given): '
@@ -601,25 +606,14 @@ def _text_view(answer: Answer) -> str:
     rows = _support_rows(answer)
     if answer.abstained:
         lines = [answer.text.strip() or ABSTAIN_FALLBACK, ""]
-        raw = _raw_text(answer)
-        if raw:
-            lines += [
-                "The model's own words (not used as the answer: the sources do not support them):",
-                *(f"  {line}" for line in raw.splitlines()),
-                "",
-            ]
     else:
         lines = [FALLBACK_NOTE] if answer.fallback == "evidence" else []
         lines += [answer.text.strip(), ""]
         if rows:
             lines.append(_support_summary(rows) + ".")
-        raw = _raw_text(answer)
-        if answer.fallback == "evidence" and raw:
-            lines += [
-                "The model's own words (not used as the answer: the sources do not support them):",
-                *(f"  {line}" for line in raw.splitlines()),
-                "",
-            ]
+    own = _own_words(answer)
+    if own:
+        lines += [f"{OWN_WORDS}:", *(f"  {line}" for line in own.splitlines()), ""]
     lines += [f"  {line}" for line in _sentence_lines(rows)]
     lines += _source_lines(answer)
     if answer.invalid_citations:
@@ -634,29 +628,14 @@ def _markdown_view(answer: Answer) -> str:
     rows = _support_rows(answer)
     if answer.abstained:
         lines = [f"**{_md(answer.text.strip() or ABSTAIN_FALLBACK)}**", ""]
-        raw = _raw_text(answer)
-        if raw:
-            lines += [
-                "*The model's own words, not used as the answer (the sources do not "
-                "support them):*",
-                "",
-                *(f"> {_md(line)}" for line in raw.splitlines()),
-                "",
-            ]
     else:
         lines = [f"**{_md(FALLBACK_NOTE)}**", ""] if answer.fallback == "evidence" else []
         lines += [_md(answer.text.strip()), ""]
         if rows:
             lines += [f"*{_md(_support_summary(rows))}*", ""]
-        raw = _raw_text(answer)
-        if answer.fallback == "evidence" and raw:
-            lines += [
-                "*The model's own words, not used as the answer (the sources do not "
-                "support them):*",
-                "",
-                *(f"> {_md(line)}" for line in raw.splitlines()),
-                "",
-            ]
+    own = _own_words(answer)
+    if own:
+        lines += [f"*{OWN_WORDS}:*", "", *(f"> {_md(line)}" for line in own.splitlines()), ""]
     lines += [f"- {line}" for line in _sentence_lines(rows, _md)]
     sources = _source_lines(answer, _md)
     if sources:

@@ -273,7 +273,10 @@ def test_an_abstained_answer_says_so_and_keeps_the_model_words_apart():
         '<div class="ragnb"><p class="ragnb-abstain">The documents do not say.</p>'
     )
     words = body[body.index("<details>") : body.index("</details>")]
-    assert "The model's own words" in words and "It costs &lt;i&gt;99&lt;/i&gt; euros" in words
+    assert (
+        "own words (not used as the answer" in words
+        and "It costs &lt;i&gt;99&lt;/i&gt; euros" in words
+    )
     assert "⚠ not supported: the number 99 is in no passage" in words
     assert "<i>99" not in html
     text = str(a)
