@@ -40,13 +40,12 @@ TARGET = 0.90
 N_ANSWERS = 40  # the corpus's answerable questions, then absent ones up to 40
 
 
-def paths(corpus: str) -> tuple[Path, Path, str]:
-    """(answers file, labels file, result name) of `corpus`; Brightwater's carry no suffix."""
+def paths(corpus: str) -> tuple[Path, Path]:
+    """(answers file, default labels file) of `corpus`; Brightwater's carry no suffix."""
     suffix = "" if corpus == "brightwater" else f"_{corpus}"
     return (
         ROOT / "benchmarks" / "results" / f"support_answers{suffix}.jsonl",
         ROOT / "benchmarks" / "labels" / f"support_labels{suffix}.jsonl",
-        f"support_precision{suffix}",
     )
 
 
@@ -180,8 +179,11 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--blind", action="store_true", help="show: hide ragnb's verdicts")
     args = parser.parse_args()
-    answers, labels, name = paths(args.corpus)
+    answers, labels = paths(args.corpus)
     args.answers, args.labels = args.answers or answers, args.labels or labels
+    # results are named after the labels: support_labels_fenwick_strict.jsonl ->
+    # support_precision_fenwick_strict.json
+    name = "support_precision" + args.labels.stem.removeprefix("support_labels")
     if args.step == "generate":
         start = time.perf_counter()
         generate(args.answers, args.model, args.corpus)
