@@ -83,8 +83,8 @@ def test_bad_names_are_input_errors():
 
 
 # --- Look-alike corpora: Brightwater's layout, two near-identical products each ---------------
-# brightwater, ostara and fenwick are the unseen corpora grounded answers are reported on;
-# larkspur is tuned on. The same checks hold for all four.
+# brightwater, ostara, fenwick and tamsin are the unseen corpora grounded answers are reported
+# on; larkspur is tuned on. The same checks hold for all five.
 
 
 def _mentions(text: str, value: str) -> bool:
@@ -98,7 +98,13 @@ def _mentions(text: str, value: str) -> bool:
 LOOKALIKE = pytest.mark.parametrize("name", datasets.LOOKALIKE)
 DOCS = {name: _files(datasets.docs_dir(name)) for name in datasets.LOOKALIKE}
 # (answerable, absent) questions per corpus.
-SIZES = {"brightwater": (37, 8), "larkspur": (36, 8), "ostara": (36, 8), "fenwick": (36, 16)}
+SIZES = {
+    "brightwater": (37, 8),
+    "larkspur": (36, 8),
+    "ostara": (36, 8),
+    "fenwick": (36, 16),
+    "tamsin": (36, 16),
+}
 
 # Per corpus, per absent question (file order): a word that shows what it asks, and what a
 # document would have to mention to answer it.
@@ -159,6 +165,30 @@ ABSENT_TOPICS = {
         ("GPS", r"\bgps\b|\btrack(?:er|ing)\b|\btheft\b|\bstolen\b|\bsatellite\b"),
         ("recycle", r"\brecycl|\bdispos|\btrade[- ]in\b|\btake[- ]back\b|\bwaste\b"),
         ("refurbished", r"\brefurbish|\bsecond[- ]hand\b|\bpre-owned\b|\brenewed\b|\brecondition"),
+    ],
+    "tamsin": [
+        ("cost", r"filters?[^.]*(?:euros?|€|\bprices?\b|\bcosts?\b)|(?:euros?|€)[^.]*filter"),
+        ("cord", r"\bcords?\b|\bcables?\b|\bplugs? lead\b|\bmains lead\b"),
+        ("castors", r"\bcastors?\b|\bcasters?\b|\bwheels?\b|\brollers?\b"),
+        ("defrost", r"\bdefrost|\bfrost\b|\bicing\b|\bice\b|\bde-ic"),
+        ("on sale", r"\bon sale\b|\blaunch|\bintroduc|\bfirst (?:sold|available)|\breleased in\b"),
+        (
+            "account",
+            r"\baccounts?\b|\bup to \d+ (?:units|devices|dehumidifiers)\b|\bper (?:app|user)\b",
+        ),
+        ("timer", r"\btimers?\b|\bdelay|\bschedul|\bswitch(?:es)? off after\b"),
+        ("exhaust", r"\bexhaust|\boutlet air\b|\bwarm(?:er|s)?\b[^.]*\bair\b|\bair\b[^.]*\bwarm"),
+        ("manufactured", r"\bmade in\b|\bmanufactur|\bfactor(?:y|ies)\b|\bassembled\b|\borigin\b"),
+        ("Android", r"\bandroid\b|\bios\b|\biphone\b|\bipad\b|\btablets?\b|\bapp store\b"),
+        ("Google", r"\bgoogle\b|\balexa\b|\bvoice\b|\bhomekit\b|\bsiri\b|\bsmart speakers?\b"),
+        ("colours", r"\bcolou?r(?:s|ways)?\b|\bfinish(?:es)?\b|\bwhite\b|\bblack\b|\bgr[ae]y\b"),
+        (
+            "Energy Star",
+            r"\bcertifi|\benergy star\b|\bce\b|\bul\b|\bt[üu]v\b|\benergy (?:label|class)",
+        ),
+        ("founded", r"\bfound(?:ed|er|ers)\b|\bceo\b|\bestablished\b|\bchief executive\b"),
+        ("refrigerant", r"\brefrigerants?\b|\br-?\d{3}a?\b|\bgas\b|\bcoolant\b"),
+        ("Matter", r"\bmatter\b|\bhome assistant\b|\bzigbee\b|\bthread\b|\bifttt\b|\bz-wave\b"),
     ],
 }
 
