@@ -11,16 +11,24 @@ the answer-kind rules, on answers nobody had seen.
     .venv/bin/python benchmarks/label_support.py show --blind [--corpus NAME]
         -> every sentence with the evidence span ragnb shows, for labelling by hand
            (without --blind, ragnb's verdict and reason too)
-    .venv/bin/python benchmarks/label_support.py score [--corpus NAME]
-        -> benchmarks/results/support_precision[_NAME].json (+ .md)
+    .venv/bin/python benchmarks/label_support.py score [--corpus NAME] [--labels FILE]
+        -> benchmarks/results/support_precision<labels' suffix>.json (+ .md)
 
-Labels (benchmarks/labels/support_labels[_NAME].jsonl) are written by a person, one line per answer
-sentence: answer_id, i (its row in the answer's support), sentence, label ("supported" when
-the evidence span shown states what the sentence says, with no detail beyond it; otherwise
-"unsupported"), note. "The answer is: X" claims that X answers the question asked, and is
-judged so; a quote ("The passage is: ...", or ragnb's quoted fallback) holds when faithful. A
-label never looks at ragnb's own verdict. Labels belong to the answers
-file they were made on: score refuses sentences that do not match it.
+Labels are written by a person, one line per answer sentence: answer_id, i (its row in the
+answer's support), sentence, label ("supported" or "unsupported"), note. A label never looks at
+ragnb's own verdict. Labels belong to the answers file they were made on: score refuses
+sentences that do not match it. Two rules have been used:
+
+- lenient (support_labels.jsonl, support_labels_fenwick.jsonl): "supported" when the evidence
+  span shown states what the sentence says, with no detail beyond it. "The answer is: X" claims
+  that X answers the question asked, and is judged so; a quote ("The passage is: ...", or
+  ragnb's quoted fallback) holds when faithful, even when it answers another question. (The
+  Brightwater labeller read it more strictly for two quotes, bw01 and bw17.)
+- strict (support_labels_fenwick_strict.jsonl, by a second labeller): the same, and the
+  sentence, read as an answer to the question, must be about what was asked (the same product,
+  not its look-alike; the same attribute): a faithful quote of the mowing time shown as the
+  answer to "how long does it take to charge" is unsupported. This is what a reader of the
+  answer relies on, so it is the one to report first.
 """
 
 from __future__ import annotations
@@ -173,7 +181,9 @@ def score(answers_path: Path, labels_path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("step", choices=("generate", "show", "score"))
-    parser.add_argument("--corpus", default="brightwater", choices=("brightwater", "fenwick"))
+    parser.add_argument(
+        "--corpus", default="brightwater", choices=("brightwater", "ostara", "fenwick", "tamsin")
+    )
     parser.add_argument("--answers", type=Path, help="default: by corpus")
     parser.add_argument("--labels", type=Path, help="default: by corpus")
     parser.add_argument("--model", default="default")
