@@ -33,6 +33,7 @@ from benchmarks._common import RESULTS, machine  # noqa: E402
 from benchmarks.grounded_answers import load_corpus  # noqa: E402
 
 DEV = ("skymere", "larkspur")
+QUOTE_PRECISION = 0.9  # the issue's bar for "shown as supported"
 
 
 def rank(corpus: str, k: int = 4) -> dict:
@@ -53,6 +54,7 @@ def rank(corpus: str, k: int = 4) -> dict:
         for q in absent["question"].to_list()
     ]
     return {
+        "quotes": quotes(kb, answerable, absent, k),
         "questions": len(ranks),
         "first": sum(r == 0 for r in ranks),
         "top3": sum(r is not None and r < 3 for r in ranks),
@@ -60,6 +62,36 @@ def rank(corpus: str, k: int = 4) -> dict:
         "best_score_answerable": sorted(answerable_top),
         "best_score_absent": sorted(absent_top),
     }
+
+
+def quotes(kb, answerable, absent, k: int) -> list[list]:
+    """[score, right] of the quote ragnb would show (the extractive answer) for every question
+    whose evidence is not too weak: right when it states the reference (with the distractors),
+    never for an absent question."""
+    from ragnb.evaluate import matches_reference
+    from ragnb.grounding import extract, score_evidence, weak_evidence
+
+    wrongs = answerable["wrong"].to_list() if "wrong" in answerable.columns else None
+    asked = [(q, a, wrongs[i] if wrongs else None) for i, (q, a) in
+             enumerate(answerable.select("question", "answer").rows())]  # fmt: skip
+    out = []
+    for question, reference, wrong in asked + [(q, None, None) for q in absent["question"]]:
+        pool = score_evidence(question, kb.search(question, k=k), kb.embedder, None, kb.mentions)
+        if weak_evidence(pool) is None:
+            text, support = extract(pool)
+            right = reference is not None and matches_reference(text, reference, wrong)
+            out.append([round(float(support["score"][0]), 3), right])
+    return out
+
+
+def quote_bar(points: list[list], precision: float = QUOTE_PRECISION) -> float:
+    """The lowest score at which the quotes scoring at least it are right at least `precision`
+    of the time (pooled over the corpora): ``min_quote_score``."""
+    for bar in sorted({score for score, _ in points}):
+        above = [right for score, right in points if score >= bar]
+        if sum(above) >= precision * len(above):
+            return bar
+    return 1.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,6 +108,10 @@ def main(argv: list[str] | None = None) -> None:
         r = report["corpora"][corpus]
         print(f"{corpus}: first {r['first']}/{r['questions']}, top 3 {r['top3']}, "
               f"in no sentence {r['in_no_sentence']}")  # fmt: skip
+    points = [p for r in report["corpora"].values() for p in r["quotes"]]
+    report["min_quote_score"] = quote_bar(points)
+    print(f"min_quote_score (quotes right >= {QUOTE_PRECISION:.0%} above it): "
+          f"{report['min_quote_score']}")  # fmt: skip
     path = RESULTS / "evidence_ranking.json"
     path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {path}")

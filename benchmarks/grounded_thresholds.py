@@ -69,7 +69,7 @@ def replay(kb, questions, answers, settings) -> dict[str, int]:
 
     counts = dict.fromkeys(("right", "cited", "absent_abstained", "false_abstained"), 0)
     for (q, ref, doc, wrong), a in zip(questions, answers, strict=True):
-        pool = score_evidence(q, a.hits, kb.embedder, settings)
+        pool = score_evidence(q, a.hits, kb.embedder, settings, kb.mentions)
         support = attribute(a.raw_text, pool, shown_passages(a.prompt))
         reason, fallback, quoted = settle(support, pool, a.raw_text)
         gave_up = reason is not None and fallback is None

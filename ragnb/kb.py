@@ -23,6 +23,7 @@ document re-embeds only its changed chunks.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 import warnings
 from collections.abc import Callable, Iterable
@@ -329,6 +330,21 @@ class KnowledgeBase:
         other._masks = self._masks.copy()
         other._lock = threading.RLock()
         return other
+
+    @_locked
+    def mentions(self, name: str) -> bool:
+        """Whether any chunk's text, title or heading holds `name` as a whole word, in any case:
+        a question about "Canada" or "HomeKit" that no document names cannot be answered here.
+
+        >>> KnowledgeBase(embedder=None).add("The Mast pairs over Wi-Fi.").mentions("wi-fi")
+        True
+        """
+        pattern = rf"(?i)(?:^|[^\w]){re.escape(name)}(?:$|[^\w])"
+        chunks = self._chunks
+        return any(
+            chunks[column].fill_null("").str.contains(pattern).any()
+            for column in ("text", "title", "heading")
+        )
 
     def _index_texts(self, rows: np.ndarray) -> list[str]:
         """The indexed text (heading path + chunk text) of some rows, rebuilt from the frame."""

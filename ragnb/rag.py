@@ -44,13 +44,13 @@ from ragnb.grounding import (
     ABSTENTION,
     EvidencePool,
     GroundingSettings,
-    abstention,
     attribute,
     empty_support,
     evidence_passages,
     extract,
     score_evidence,
     settle,
+    weak_evidence,
 )
 from ragnb.kb import empty_hits
 from ragnb.prompt import FittedPrompt, Passage, fit_prompt
@@ -267,7 +267,7 @@ class RAG:
         pool, passages, evidence_ms = None, None, 0.0
         if use_retrieval:
             begun = time.perf_counter()
-            pool = score_evidence(question, hits, self.kb.embedder, grounding)
+            pool = score_evidence(question, hits, self.kb.embedder, grounding, self.kb.mentions)
             passages = [
                 Passage(t or "", h or "", x, number=i)
                 for i, (t, h, x) in enumerate(
@@ -448,18 +448,14 @@ class AnswerStream:
                 support = _extractive_support(job, text)
             else:
                 support = attribute(text, job.pool, job.shown)
-            backing = {
-                n
-                for number, cited, ok in support.select("number", "cited", "supported").rows()
-                for n in cited or ()
-                if ok and n == number
-            }
-            citations = citations.with_columns(supported=pl.col("number").is_in(list(backing)))
+            citations = _judge_citations(citations, support)
             reason, quoted = None, None
             if job.empty_reason:
                 reason = job.empty_reason
             elif job.abstain == "auto" and job.extractive:
-                reason = abstention(support, job.pool, raw)
+                # the quote is the evidence: only weak evidence (or none) makes it give way; a
+                # low-scoring quote is shown flagged (see grounding.extract)
+                reason = weak_evidence(job.pool) or (None if text else "no sentence to quote")
             elif job.abstain == "auto":
                 reason, fallback, quoted = settle(support, job.pool, raw, job.on_unsupported)
             if quoted is not None:
@@ -467,7 +463,7 @@ class AnswerStream:
                 # documents' own sentence with its citation (raw_text keeps the model's words).
                 text, support = quoted
                 citations, invalid = resolve_citations(parse_citations(text), context)
-                citations = citations.with_columns(supported=pl.lit(True))
+                citations = _judge_citations(citations, support)
             elif reason is not None:
                 text, abstained = f"{ABSTENTION} ({reason}).", True
             verify_ms = (time.perf_counter() - begun) * 1000
@@ -513,6 +509,17 @@ class AnswerStream:
     def __repr__(self) -> str:
         state = "done" if self.done else "not finished"
         return f"AnswerStream({self._job.question!r}, {self.hits.height} hits, {state})"
+
+
+def _judge_citations(citations: pl.DataFrame, support: pl.DataFrame) -> pl.DataFrame:
+    """`citations` with ``supported``: the passage backs a sentence that cites it."""
+    backing = {
+        n
+        for number, cited, ok in support.select("number", "cited", "supported").rows()
+        for n in cited or ()
+        if ok and n == number
+    }
+    return citations.with_columns(supported=pl.col("number").is_in(list(backing)))
 
 
 def _extracted(job: _Job) -> Iterator[GenerationChunk]:

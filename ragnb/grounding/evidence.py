@@ -98,6 +98,7 @@ class EvidencePool:
     siblings: dict[str, frozenset[str]] = field(default_factory=dict)
     sections: dict[int, str] = field(default_factory=dict)  # passage -> its own section's title
     kinds: tuple[Kind, ...] = ()  # the kinds of value the question asks for (kinds.asked_for)
+    unknown_names: tuple[str, ...] = ()  # the question's names no document mentions
 
     def best(self) -> EvidenceSentence | None:
         """The highest-scoring sentence (None when the chunks hold no sentence)."""
@@ -176,6 +177,7 @@ def score_evidence(
     hits: pl.DataFrame,
     embedder=None,
     settings: GroundingSettings | None = None,
+    mentions=None,
 ) -> EvidencePool:
     """Split every hit into sentences and score each against `question`.
 
@@ -185,6 +187,8 @@ def score_evidence(
             passage number i + 1.
         embedder: the knowledge base's embedder (``kb.embedder``), or None for lexical scoring.
         settings: weights and thresholds (:class:`GroundingSettings`).
+        mentions: ``kb.mentions``, to find the question's names that no document mentions
+            (``pool.unknown_names``); None to skip that check.
 
     Returns:
         An :class:`EvidencePool`; headings and code blocks are kept for attribution but score 0.
@@ -224,6 +228,8 @@ def score_evidence(
             for i in range(len(found))
         ]
     kinds = asked_for(question)
+    asked_names = dict.fromkeys(names(question))
+    unknown = tuple(n for n in asked_names if not any(map(mentions, _forms(n)))) if mentions else ()
     has_dense = embedder is not None and bool(found)
     vectors, cosines = None, np.zeros(len(found), np.float32)
     if has_dense:
@@ -275,7 +281,18 @@ def score_evidence(
     return EvidencePool(
         question, scored, vectors, weights, headings, texts, chunk_ids, settings, embedder,
         siblings=siblings, sections=sections, kinds=kinds,
+        unknown_names=unknown,
     )  # fmt: skip
+
+
+def _forms(name: str) -> list[str]:
+    """`name` as a document may write it: without a possessive, and in the singular.
+
+    >>> _forms("Larkspur's"), _forms("Masts"), _forms("UV")
+    (['Larkspur'], ['Masts', 'Mast'], ['UV'])
+    """
+    name = re.sub(r"['\u2019]s$", "", name)
+    return [name, name[:-1]] if len(name) > 3 and name.endswith("s") else [name]
 
 
 def _without_names(question: str) -> str:

@@ -55,6 +55,7 @@ from ragnb.grounding.text import content_words, names, numbers, strip_markers
 
 __all__ = [
     "ABSTENTION",
+    "CLOSEST",
     "SUPPORT_SCHEMA",
     "abstention",
     "attribute",
@@ -81,6 +82,8 @@ SUPPORT_SCHEMA = {
 ABSTENTION = "The documents do not say"
 # the end of the reason of a sentence stating a number or name that no passage holds
 INVENTED = "appears in no passage"
+# the reason of a quote whose evidence scores under min_quote_score
+CLOSEST = "the documents' closest sentence, which may not answer the question"
 
 # Citation markers as the answer module reads them ("[1]", "[1, 3]", "[2-3]", "[Source 2]").
 _MARKER = re.compile(
@@ -327,10 +330,11 @@ def abstention(support: pl.DataFrame, pool: EvidencePool, raw_text: str) -> str 
 def weak_evidence(pool: EvidencePool) -> str | None:
     """Why the evidence itself is too weak to answer from, or None when it is strong enough:
     the best sentence scores under ``min_evidence``, or under ``min_evidence_off_topic`` when
-    no passage holds what the question asks about; or, among the sentences shown to the model,
-    no scope holds a name of the question (``require_names``: "Canada" for "how long does
-    shipping to Canada take"), or the question asks for a value with a unit and none gives one
-    (``require_kind``: no price for "what does the S3 cost" in a manual that never names one).
+    no passage holds what the question asks about; or no document of the knowledge base
+    mentions a name of the question (``require_names``: "Canada" for "how long does shipping
+    to Canada take"; the caller gave ``mentions``); or the question asks for a value with a
+    unit and no sentence shown to the model gives one (``require_kind``: no price for "what
+    does the S3 cost" in a manual that never names one).
     """
     settings = pool.settings
     asked = off_topic(pool) if pool.top_score < settings.min_evidence_off_topic else []
@@ -338,21 +342,12 @@ def weak_evidence(pool: EvidencePool) -> str | None:
         return f"no passage mentions {' or '.join(asked)}"
     if pool.top_score < settings.min_evidence:
         return f"no passage matches the question well (best evidence {pool.top_score:.2f})"
-    shown = answering(pool)
-    unseen = _unseen_names(pool, shown) if settings.require_names else []
-    if unseen:
-        return f"no passage shown mentions {' or '.join(unseen)}"
+    if settings.require_names and pool.unknown_names:
+        return f"no document mentions {' or '.join(pool.unknown_names)}"
     kind = _unit_kind(pool)
-    if kind and not any(s.gives_kind for s in shown):
+    if kind and not any(s.gives_kind for s in answering(pool)):
         return f"no passage shown gives a {kind}"
     return None
-
-
-def _unseen_names(pool: EvidencePool, shown: list[EvidenceSentence]) -> list[str]:
-    """The question's names (as it spells them) that the scope of no sentence in `shown`
-    holds: "What does a spare KR-2 mount cost?" over passages about the lights themselves."""
-    seen = frozenset().union(*(s.scope for s in shown))
-    return [n for n in dict.fromkeys(names(pool.question)) if not set(content_words(n)) <= seen]
 
 
 def _unit_kind(pool: EvidencePool) -> str | None:
@@ -403,7 +398,9 @@ def off_topic(pool: EvidencePool) -> list[str]:
 
 def extract(pool: EvidencePool) -> tuple[str, pl.DataFrame]:
     """The extractive answer: the best evidence sentence and its citation, and its support row
-    (an empty text when the passages hold no sentence)."""
+    (an empty text when the passages hold no sentence). The row is supported when the sentence
+    scores at least ``min_quote_score``; under it the sentence is still the documents' closest
+    one, flagged: it may answer another question than the one asked."""
     best = chosen(pool)
     if not best:
         return "", empty_support()
@@ -415,5 +412,10 @@ def extract(pool: EvidencePool) -> tuple[str, pl.DataFrame]:
         # transport lock ..." answers "which release added the transport lock?".
         body = f"{section}: {body}"
     text = f"{body} [{e.number}]"
-    row = _evidence(_row(text, [e.number]), e, e.score) | {"supported": True}
+    row = _evidence(_row(text, [e.number]), e, e.score)
+    bar = pool.settings.min_quote_score
+    if e.score >= bar:
+        row["supported"] = True
+    else:  # shown, with its span, but not as the answer: a reader sees the warning
+        row["reason"] = f"{CLOSEST} (evidence {e.score:.2f}, under {bar:g})"
     return text, pl.DataFrame([row], schema=SUPPORT_SCHEMA)
