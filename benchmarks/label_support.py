@@ -4,7 +4,8 @@
 Forty answers from the default pipeline (SmolLM2, default settings) on a corpus nothing in
 ragnb was tuned on: its answerable questions, then its absent ones up to forty. Brightwater
 (the default: 37 + 3) was labelled in round 3; Fenwick (36 + 4, ``--corpus fenwick``) after
-the answer-kind rules, on answers nobody had seen.
+the answer-kind rules, on answers nobody had seen, and again after the quote bar; Tamsin
+(36 + 4) once, on the final defaults.
 
     nice -n 5 .venv/bin/python benchmarks/label_support.py generate [--corpus NAME]
         -> benchmarks/results/support_answers[_NAME].jsonl  (one answer a line, with support)
@@ -19,16 +20,20 @@ answer's support), sentence, label ("supported" or "unsupported"), note. A label
 ragnb's own verdict. Labels belong to the answers file they were made on: score refuses
 sentences that do not match it. Two rules have been used:
 
-- lenient (support_labels.jsonl, support_labels_fenwick.jsonl): "supported" when the evidence
-  span shown states what the sentence says, with no detail beyond it. "The answer is: X" claims
-  that X answers the question asked, and is judged so; a quote ("The passage is: ...", or
-  ragnb's quoted fallback) holds when faithful, even when it answers another question. (The
-  Brightwater labeller read it more strictly for two quotes, bw01 and bw17.)
-- strict (support_labels_fenwick_strict.jsonl, by a second labeller): the same, and the
-  sentence, read as an answer to the question, must be about what was asked (the same product,
-  not its look-alike; the same attribute): a faithful quote of the mowing time shown as the
-  answer to "how long does it take to charge" is unsupported. This is what a reader of the
-  answer relies on, so it is the one to report first.
+- lenient (support_labels.jsonl; support_labels_fenwick_v1.jsonl): "supported" when the
+  evidence span shown states what the sentence says, with no detail beyond it. "The answer is:
+  X" claims that X answers the question asked, and is judged so; a quote ("The passage is:
+  ...", or ragnb's quoted fallback) holds when faithful, even when it answers another question.
+  (The Brightwater labeller read it more strictly for two quotes, bw01 and bw17.)
+- strict (support_labels_fenwick_v1_strict.jsonl, support_labels_fenwick_strict.jsonl,
+  support_labels_tamsin_strict.jsonl; each by its own labeller): the same, and the sentence,
+  read as an answer to the question, must be about what was asked (the same product, not its
+  look-alike; the same attribute): a faithful quote of the mowing time shown as the answer to
+  "how long does it take to charge" is unsupported. This is what a reader of the answer relies
+  on, so it is the one to report first.
+
+The *_v1 files are Fenwick's first answers (before ``min_quote_score``), kept with their labels:
+score them with ``--answers benchmarks/results/support_answers_fenwick_v1.jsonl``.
 """
 
 from __future__ import annotations
