@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from ragnb._html import STYLE, esc, plain, shorten, table
+from ragnb.grounding.support import CLOSEST
 
 CITATION_COLUMNS = ("number", "chunk_id", "doc_id", "source", "title", "text")
 MAX_RANGE = 20  # "[1-20000]" is a typo or a hallucination, not twenty thousand citations
@@ -314,6 +315,16 @@ def _support_rows(answer: Answer) -> list[dict[str, Any]]:
     return answer.support.to_dicts()
 
 
+def _closest(answer: Answer) -> set[int]:
+    """Passages whose sentence ragnb quoted as the documents' closest one, flagged because it
+    may not answer the question (grounding's ``min_quote_score``)."""
+    return {
+        int(row["number"])
+        for row in _support_rows(answer)
+        if row.get("number") is not None and str(row.get("reason") or "").startswith(CLOSEST)
+    }
+
+
 def _raw_text(answer: Answer) -> str:
     return (answer.raw_text or "").strip()
 
@@ -362,8 +373,12 @@ def _citation_status(answer: Answer) -> dict[int, str]:
         for row in _support_rows(answer)
         if row.get("supported") and row.get("number") is not None
     }
+    closest = _closest(answer)
     for row in answer.citations.iter_rows(named=True):
         ok = row["supported"] if judged else None
+        if ok is False and row["number"] in closest:
+            status[row["number"]] = "quoted: its closest sentence, may not answer the question"
+            continue
         if ok is False and row["number"] in backing:
             status[row["number"]] = (
                 "cited where it does NOT support the sentence; supports another (ragnb added it)"
@@ -384,9 +399,11 @@ def _citation_status(answer: Answer) -> dict[int, str]:
 
 
 def _unsupported_citations(answer: Answer) -> set[int]:
+    """Cited passages that back nothing (a quoted closest sentence is flagged on itself)."""
     if "supported" not in answer.citations.columns:
         return set()
-    return set(answer.citations.filter(~pl.col("supported").fill_null(False))["number"].to_list())
+    bad = answer.citations.filter(~pl.col("supported").fill_null(False))["number"].to_list()
+    return set(bad) - _closest(answer)
 
 
 def _linked(answer: Answer, text: str, anchor: str, bad: set[int]) -> str:
@@ -470,11 +487,13 @@ def _support_summary(rows: list[dict[str, Any]]) -> str:
 
 def _spans(answer: Answer) -> dict[int, list[tuple[int, int]]]:
     """Per passage number, the (start, end) character spans of evidence behind supported
-    sentences, within that chunk's text."""
+    sentences (and of a quoted closest sentence), within that chunk's text."""
     spans: dict[int, list[tuple[int, int]]] = {}
+    closest = _closest(answer)
     for row in _support_rows(answer):
         n, start, end = row.get("number"), row.get("start"), row.get("end")
-        if row.get("supported") and n is not None and start is not None and end is not None:
+        shown = row.get("supported") or (n is not None and int(n) in closest)
+        if shown and n is not None and start is not None and end is not None:
             spans.setdefault(int(n), []).append((int(start), int(end)))
     return spans
 

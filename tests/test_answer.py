@@ -384,3 +384,18 @@ def test_timings_are_typed_and_still_read_as_a_mapping():
 def test_a_citation_that_backs_no_sentence_is_said_not_to_support_the_answer():
     a = grounded("It costs 12 euros [2].", [unsupported_row("It costs 12 euros [2].", "no")])
     assert "[2] Crew (d1.md) - cited, does NOT support the answer" in str(a)
+
+
+def test_a_quote_flagged_as_the_closest_sentence_says_so_in_the_sources_too():
+    from ragnb.grounding.support import CLOSEST
+
+    quote = "The Solo pumps for roughly 7 hours [1]."
+    row = evidence_row(quote, 1, "the Solo pumps for roughly 7 hours", [1])
+    row |= {"supported": False, "reason": f"{CLOSEST} (evidence 0.40, under 0.43)"}
+    a = grounded(quote, [row])
+    text = str(a)
+    assert f"NOT SUPPORTED: “{quote}” ({CLOSEST}" in text
+    assert "[1] Solo (d0.md) - quoted: its closest sentence, may not answer the question" in text
+    html = a._repr_html_()
+    assert "not supporting</span>" not in html  # the sentence's own flag says it once
+    assert '<mark title="evidence">the Solo pumps for roughly 7 hours</mark>' in html
