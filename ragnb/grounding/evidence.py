@@ -228,8 +228,11 @@ def score_evidence(
             for i in range(len(found))
         ]
     kinds = asked_for(question)
-    asked_names = dict.fromkeys(names(question))
-    unknown = tuple(n for n in asked_names if not any(map(mentions, _forms(n)))) if mentions else ()
+    unknown = ()
+    if mentions is not None:
+        unknown = tuple(
+            n for n in dict.fromkeys(names(question)) if not any(map(mentions, _forms(n)))
+        )
     has_dense = embedder is not None and bool(found)
     vectors, cosines = None, np.zeros(len(found), np.float32)
     if has_dense:
