@@ -339,6 +339,8 @@ class KnowledgeBase:
         >>> KnowledgeBase(embedder=None).add("The Mast pairs over Wi-Fi.").mentions("wi-fi")
         True
         """
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(f"mentions() needs a non-empty name, got {name!r}")
         pattern = rf"(?i)(?:^|[^\w]){re.escape(name)}(?:$|[^\w])"
         chunks = self._chunks
         return any(

@@ -232,6 +232,8 @@ def test_a_name_no_document_mentions_abstains_unless_turned_off():
     plural = "How long do the Masts keep running in the Mast's dark?"
     assert score_evidence(plural, HITS, None, settings, kb.mentions).unknown_names == ()
     assert score_evidence(question, HITS, None, settings).unknown_names == ()
+    with pytest.raises(InputError, match=r"mentions\(\) needs a non-empty name, got 3"):
+        kb.mentions(3)
 
 
 def test_a_quote_under_min_quote_score_is_shown_flagged_as_the_closest_sentence():
