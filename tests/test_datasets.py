@@ -83,8 +83,8 @@ def test_bad_names_are_input_errors():
 
 
 # --- Look-alike corpora: Brightwater's layout, two near-identical products each ---------------
-# brightwater, ostara, fenwick and tamsin are the unseen corpora grounded answers are reported
-# on; larkspur is tuned on. The same checks hold for all five.
+# brightwater, ostara, pellam and corrin are the unseen corpora grounded answers are reported on;
+# larkspur, fenwick and tamsin are tuned on. The same checks hold for all seven.
 
 
 def _mentions(text: str, value: str) -> bool:
@@ -104,6 +104,8 @@ SIZES = {
     "ostara": (36, 8),
     "fenwick": (36, 16),
     "tamsin": (36, 16),
+    "pellam": (36, 16),
+    "corrin": (36, 16),
 }
 
 # Per corpus, per absent question (file order): a word that shows what it asks, and what a
@@ -189,6 +191,42 @@ ABSENT_TOPICS = {
         ("founded", r"\bfound(?:ed|er|ers)\b|\bceo\b|\bestablished\b|\bchief executive\b"),
         ("refrigerant", r"\brefrigerants?\b|\br-?\d{3}a?\b|\bgas\b|\bcoolant\b"),
         ("Matter", r"\bmatter\b|\bhome assistant\b|\bzigbee\b|\bthread\b|\bifttt\b|\bz-wave\b"),
+    ],
+    "pellam": [
+        ("colours", r"\bcolou?rs?\b"),
+        ("founded", r"\bfounded\b|\bestablished\b|\bsince \d{4}\b"),
+        ("Android", r"\b(android|ios|iphone)\b"),
+        ("car", r"\bcar\b|\bcigarette\b"),
+        ("certifications", r"\bcertif\w*|\bUL\b|\bCE\b"),
+        ("country", r"\bcountry\b|\bmade in\b|\bmanufactur\w*|\bassembled\b"),
+        ("wireless", r"\bwireless\w*|\bqi\b"),
+        ("tall", r"\b(height|tall|dimensions?|size)\b|\d\s?(mm|cm)\b"),
+        ("frequency", r"\bfrequency\b|\bhz\b|\bhertz\b"),
+        ("Wi-Fi", r"\bwi-?fi\b|\bwlan\b"),
+        ("bag", r"\bbags?\b|\bcases?\b|\bpouch\w*"),
+        ("altitude", r"\baltitude\b|\belevation\b|\babove sea level\b"),
+        ("trolley", r"\btrolley\b|\bwheel\w*|\bcart\b"),
+        ("email", r"\be-?mail\b|@"),
+        ("IP", r"\bip\s?\d{2}\b|\bwaterproof\b|\bwater[- ]resistan\w*|\bsplash\w*"),
+        ("flashlight", r"\bflashlight\b|\btorch\b|\blamp\b|\bleds?\b"),
+    ],
+    "corrin": [
+        ("bracket", r"\bbrackets?\b|\bwall[- ]?mount"),
+        ("cord", r"\bcords?\b|\bcables?\b|\bflex\b"),
+        ("founded", r"\bfounded\b|\bestablished\b|\bsince (19|20)\d\d\b"),
+        ("certification", r"\bcertif|\bAHAM\b|\benergy star\b|\bCE mark"),
+        ("country", r"\bmade in\b|\bmanufactur|\bassembled\b|\bcountry\b"),
+        ("colours", r"\bcolou?rs?\b|\bfinish(es)?\b"),
+        ("Android", r"\bandroid\b|\bios\b|\biphone\b|\bapp store\b"),
+        ("voice", r"\bvoice\b|\balexa\b|\bgoogle\b|\bsiri\b|\bhomekit\b"),
+        ("tall", r"\btall\b|\bheight\b|\bdimensions?\b|\b\d+\s*mm\b"),
+        ("class", r"\bH1[0-4]\b|\bclass\b|\bgrade\b|\b99\.\d+"),
+        ("battery", r"\bbatter(y|ies)\b|\bcordless\b"),
+        ("remote", r"\bremote\b"),
+        ("band", r"\bghz\b|\bbands?\b|\bfrequenc"),
+        ("shipping", r"\bship(s|ping|ped)?\b|\bdispatch|\bpostage\b|\bcouriers?\b|\bdelivered\b"),
+        ("standby", r"\bstand-?by\b|\bidle power\b"),
+        ("email", r"@|\be-?mail\b"),
     ],
 }
 
