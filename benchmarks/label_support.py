@@ -187,7 +187,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("step", choices=("generate", "show", "score"))
     parser.add_argument(
-        "--corpus", default="brightwater", choices=("brightwater", "ostara", "fenwick", "tamsin")
+        "--corpus", default="brightwater", choices=("brightwater", "ostara", "fenwick", "tamsin", "pellam", "corrin")
     )
     parser.add_argument("--answers", type=Path, help="default: by corpus")
     parser.add_argument("--labels", type=Path, help="default: by corpus")

@@ -9,8 +9,9 @@ import polars as pl
 import pytest
 
 from ragnb.errors import InputError
-from ragnb.grounding import GroundingSettings, attribute, score_evidence, weak_evidence
+from ragnb.grounding import GroundingSettings, attribute, extract, score_evidence, weak_evidence
 from ragnb.grounding.kinds import asked_for, gives
+from ragnb.grounding.support import CLOSEST
 
 # no score bars: the rules under test decide alone
 LEXICAL = GroundingSettings(
@@ -40,6 +41,12 @@ def kinds(question: str) -> list[str]:
         ("Which firmware version fixed the beep?", ["version"]),
         ("What radio frequency does the Mast use?", ["frequency"]),
         ("Which error code means the filter is blocked?", ["number"]),
+        ("What model number identifies the smaller mower?", ["code"]),  # letters and digits
+        ("Up to what lawn area is the Field meant?", ["area"]),
+        ("How many square metres can it cover?", ["area"]),  # not a length in metres
+        ("Which update brought the spot mowing mode?", ["version"]),
+        ("How much extra warranty does registering give?", ["duration"]),
+        ("How much battery must it have left to update?", ["percentage"]),
         ("Which icon shows when the batteries are low?", []),  # "when" inside, not asked
         ("Does the warranty cover a cracked housing?", []),  # yes or no: no value asked
         ("Who founded Brightwater Gear?", []),
@@ -65,6 +72,11 @@ def test_the_kind_of_value_a_question_asks_for(question, expected):
         ("What is the lowest temperature it measures?", "It measures from -38 \u00b0C.", True),
         ("Until what time is support open?", "Call us until 18:00 on weekdays.", True),
         ("Until what time is support open?", "The fee is 2.50 euros.", False),
+        ("What lawn area is it rated for?", "It is rated for 1,800 square metres.", True),
+        ("What room size is it meant for?", "For rooms up to 40 m\u00b2.", True),
+        ("What room size is it meant for?", "The cable is 2.5 m long.", False),
+        ("What model number does it carry?", "The plate reads FL-TN-250.", True),
+        ("What model number does it carry?", "It is rated for 1,800 square metres.", False),
     ],
 )
 def test_whether_a_sentence_gives_a_value_of_that_kind(question, text, expected):
@@ -119,3 +131,26 @@ def test_an_answer_stating_a_number_of_another_kind_is_not_supported():
     assert not first["supported"]
     assert first["reason"] == "it gives no duration or length, which the question asks for"
     assert second["supported"] and second["number"] == 1
+
+
+def test_an_answer_none_of_whose_sentences_gives_the_kind_asked_is_not_supported():
+    pool = score_evidence(QUESTION, HITS, None, LEXICAL)
+    rows = attribute("A full charge of the Ripple Solo takes a while [1].", pool)
+    assert rows["supported"].to_list() == [False]
+    assert (
+        rows["reason"][0] == "the answer gives no duration or length, which the question asks for"
+    )
+    # one sentence that gives the duration carries the answer, and its neighbour with it
+    both = attribute("A full charge of the Solo takes a while [1]. It takes 3 hours [1].", pool)
+    assert both["supported"].to_list() == [True, True]
+    off = score_evidence(QUESTION, HITS, None, dataclasses.replace(LEXICAL, require_kind=False))
+    assert attribute("A full charge of the Ripple Solo takes a while [1].", off)["supported"][0]
+
+
+def test_a_quote_that_gives_no_value_of_the_kind_asked_is_flagged_as_the_closest_sentence():
+    no_bar = dataclasses.replace(LEXICAL, min_quote_score=0.0)
+    pool = score_evidence("How much does the Ripple Solo cost to charge?", HITS, None, no_bar)
+    assert not pool.best().gives_kind
+    text, rows = extract(pool)
+    assert text and rows["supported"].to_list() == [False]
+    assert rows["reason"][0] == f"{CLOSEST} (it gives no price)"

@@ -82,7 +82,8 @@ PRICE = Kind(
 DURATION = Kind(
     "duration",
     r"\bhow\s+(?:long|often|soon|quickly|frequently)\b|\b(?:duration|interval|lifespan"
-    r"|lifetime|runtime|run\s*time|battery\s+life|(?:warranty|guarantee)\s+(?:period|term))\b",
+    r"|lifetime|runtime|run\s*time|battery\s+life|(?:warranty|guarantee)\s+(?:period|term))\b"
+    r"|\bhow\s+much\s+(?:\w+\s+)?(?:warranty|guarantee)\b",
     _TIME_UNITS,
     also=r"\b(?:hourly|daily|weekly|monthly|yearly|annually|overnight)\b"
     r"|\b(?:a|an|per|every|each|once\s+a)\s+(?:second|minute|hour|day|week|month|year)\b"
@@ -114,7 +115,7 @@ TEMPERATURE = Kind(
 PERCENTAGE = Kind(
     "percentage",
     r"\bper\s?cent(?:age)?\b|%|\bwhat\s+(?:share|fraction|proportion)\b"
-    r"|\b(?:battery|charge|charging)\s+level\b",
+    r"|\b(?:battery|charge|charging)\s+level\b|\bhow\s+much\s+(?:battery|charge)\b",
     r"%|per\s?cent",
 )
 DATE = Kind(
@@ -133,9 +134,24 @@ CLOCK = Kind(
 )
 VERSION = Kind(
     "version",
-    r"\b(?:which|what)\s+(?:\w+\s+){0,2}(?:version|release)\b",
+    r"\b(?:which|what)\s+(?:\w+\s+){0,2}(?:version|release)\b"
+    r"|\b(?:which|what)\s+(?:firmware\s+)?(?:update|firmware)\b",
     r"(?!)",
     also=r"\bv?\d+\.\d+(?:\.\d+)*\b",
+)
+AREA = Kind(
+    "area",
+    r"\b(?:area|floor\s+space|(?:room|lawn|garden|floor)\s+size|square\s+(?:met(?:re|er)s?|f(?:ee|oo)t)"
+    r"|how\s+(?:large|big)\s+an?\s+(?:room|lawn|garden|space))\b",
+    r"m\u00b2|m2|sq\.?\s?m|sq\.?\s?ft|ft\u00b2|square\s+(?:met(?:re|er)s?|f(?:ee|oo)t)|hectares?|ha|acres?",
+)
+# A model or part code: letters and digits in one token ("FL-TN-250", "TA-HS-12", "KR2").
+CODE = Kind(
+    "code",
+    r"\b(?:model|part|product|article|catalogue|catalog|serial|order)\s+(?:number|code|no\.?)\b",
+    r"(?!)",
+    also=r"\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+\b"
+    r"|\b[A-Z]{1,4}\d+[A-Z0-9]*\b|\b\d+[A-Z]{1,3}\b",
 )
 BRIGHTNESS = Kind(
     "brightness",
@@ -171,8 +187,9 @@ STORAGE = Kind(
     r"kb|mb|gb|tb|bytes?",
 )
 KINDS = (
-    PRICE, DURATION, LENGTH, WEIGHT, VOLUME, TEMPERATURE, PERCENTAGE, DATE, CLOCK, VERSION,
-    BRIGHTNESS, ILLUMINANCE, ELECTRIC, LOUDNESS, SPEED, FREQUENCY, PRESSURE, STORAGE,
+    PRICE, DURATION, LENGTH, AREA, WEIGHT, VOLUME, TEMPERATURE, PERCENTAGE, DATE, CLOCK,
+    VERSION, CODE, BRIGHTNESS, ILLUMINANCE, ELECTRIC, LOUDNESS, SPEED, FREQUENCY, PRESSURE,
+    STORAGE,
 )  # fmt: skip
 # A question that asks for a number of no known kind: a code, a count, "when".
 ANY_NUMBER = Kind("number", r"(?!)", r"(?!)", also=r"\d")
@@ -206,6 +223,8 @@ def asked_for(question: str) -> tuple[Kind, ...]:
     if _YES_NO.match(question):  # "Does the warranty cover ...?" asks for no value
         return ()
     noun = _counted(question)
+    if noun and AREA.unit.search(question):  # "how many square metres"
+        return (AREA,)
     if noun:
         for kind in KINDS:  # "how many hours": a duration, not a count of hours
             if kind.unit.fullmatch(noun):

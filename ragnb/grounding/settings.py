@@ -87,7 +87,8 @@ class GroundingSettings:
         require_kind: with ``abstain="auto"``, abstain when the question asks for a value with
             a unit (a price, a duration, a weight, ...) and no evidence sentence shown to the
             model gives one; and an answer sentence that states a number of another kind is
-            not supported ("Three AA cells" does not answer "how long").
+            not supported ("Three AA cells" does not answer "how long"), nor is an answer none
+            of whose supported sentences gives a value of that kind.
     """
 
     dense_weight: float = 0.5

@@ -18,7 +18,10 @@ it is evidence for the question (it scores at least ``min_answer_relevance`` of 
 sentence: a true sentence copied from elsewhere in a passage answers nothing), and the sentence
 names no number and no name that appears in no passage. When the question asks for a value with
 a unit (``require_kind``), a sentence that states a number but no value of that kind answers
-something else ("Three AA cells act as a backup." for "how long do the cells last?"). A
+something else ("Three AA cells act as a backup." for "how long do the cells last?"), and an
+answer none of whose supported sentences gives a value of that kind answers nothing ("The
+compressor pauses before it may restart." for "how long does it pause?"): its sentences are
+not supported either. A
 sentence that only restates the question ("Every alert plays a chime." for "What is the chime
 every alert plays called?") is no answer either. One row per sentence lands in
 ``answer.support`` (see SUPPORT_SCHEMA); a sketch with a 52-hour Mast in passage 2:
@@ -195,6 +198,7 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
         cosines = np.zeros((len(cleaned), len(candidates)), np.float32)
 
     rows = []
+    answered = False  # some supported sentence gives a value of the kind asked
     default = max(pool.weights.values(), default=1.0)
     for i, (span, clean) in enumerate(zip(spans, cleaned, strict=True)):
         cited = cited_numbers(span.text)
@@ -272,13 +276,15 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
             e = best[1]
             rows.append(row | {"reason": f"[{e.number}] says it, but not about the question"})
             continue
-        best = max(on_question, key=lambda pair: pair[0])
         backing = [pair for pair in on_question if pair[1].number in cited]
+        score, e = max(backing or on_question, key=lambda pair: pair[0])
+        # a copied table row ("| Solo | 310 |") gives the value its header's unit labels
+        answered |= gives(clean, pool.kinds) or bool(
+            "|" in clean and e.gives_kind and all(n in e.near_numbers for n in own_numbers)
+        )
         if backing:
-            score, e = max(backing, key=lambda pair: pair[0])
             rows.append(_evidence(row, e, score) | {"supported": True})
             continue
-        score, e = best
         reason = None
         if cited:
             wrong = ", ".join(str(n) for n in cited)
@@ -286,6 +292,13 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
         rows.append(
             _evidence(row, e, score) | {"supported": True, "attributed": True, "reason": reason}
         )
+    if kind and not answered:
+        # "The compressor pauses before it may restart." is in the documents' words, but gives
+        # no duration: it does not answer "how long does the compressor pause"
+        reason = f"the answer gives no {kind}, which the question asks for"
+        for row in rows:
+            if row["supported"]:
+                row |= {"supported": False, "attributed": False, "reason": reason}
     return pl.DataFrame(rows, schema=SUPPORT_SCHEMA) if rows else empty_support()
 
 
@@ -399,8 +412,9 @@ def off_topic(pool: EvidencePool) -> list[str]:
 def extract(pool: EvidencePool) -> tuple[str, pl.DataFrame]:
     """The extractive answer: the best evidence sentence and its citation, and its support row
     (an empty text when the passages hold no sentence). The row is supported when the sentence
-    scores at least ``min_quote_score``; under it the sentence is still the documents' closest
-    one, flagged: it may answer another question than the one asked."""
+    scores at least ``min_quote_score`` and, when the question asks for a value with a unit
+    (``require_kind``), gives one; else the sentence is still the documents' closest one,
+    flagged: it may answer another question than the one asked."""
     best = chosen(pool)
     if not best:
         return "", empty_support()
@@ -414,8 +428,13 @@ def extract(pool: EvidencePool) -> tuple[str, pl.DataFrame]:
     text = f"{body} [{e.number}]"
     row = _evidence(_row(text, [e.number]), e, e.score)
     bar = pool.settings.min_quote_score
-    if e.score >= bar:
-        row["supported"] = True
-    else:  # shown, with its span, but not as the answer: a reader sees the warning
+    kind = _unit_kind(pool)
+    # shown, with its span, but not as the answer when it scores low or gives no value of the
+    # kind asked: a reader sees the warning
+    if e.score < bar:
         row["reason"] = f"{CLOSEST} (evidence {e.score:.2f}, under {bar:g})"
+    elif kind and not e.gives_kind:
+        row["reason"] = f"{CLOSEST} (it gives no {kind})"
+    else:
+        row["supported"] = True
     return text, pl.DataFrame([row], schema=SUPPORT_SCHEMA)
