@@ -1,14 +1,14 @@
 """Evidence ranking on the development corpora: is the sentence that states the answer ranked
 first among the sentences of the k=4 retrieved chunks? No model, seconds to run.
 
-    python benchmarks/evidence_ranking.py                  # skymere and larkspur
+    python benchmarks/evidence_ranking.py          # skymere, larkspur, fenwick and tamsin
     python benchmarks/evidence_ranking.py --corpora larkspur
 
 Per corpus: answerable questions whose best evidence sentence states the reference (judged by
 ``matches_reference`` on the sentence alone: a sentence holding the answer next to the
 look-alike's value still counts here), in the top 3, or in no retrieved sentence; and the best
 evidence score of every answerable and absent question (what ``min_evidence`` has to separate).
-Development corpora only: Brightwater and Ostara are for reports.
+Development corpora only: Brightwater, Ostara, Pellam and Corrin are for reports.
 
 Before this round's ranking (the same function run against commit 1b59b10's ragnb, in a git
 worktree): Skymere first 30/32, top 3 31/32; Larkspur first 16/36, top 3 26/36. After round
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._common import RESULTS, machine  # noqa: E402
 from benchmarks.grounded_answers import load_corpus  # noqa: E402
 
-DEV = ("skymere", "larkspur")
+DEV = ("skymere", "larkspur", "fenwick", "tamsin")
 QUOTE_PRECISION = 0.9  # the issue's bar for "shown as supported"
 
 
@@ -67,18 +67,23 @@ def rank(corpus: str, k: int = 4) -> dict:
 def quotes(kb, answerable, absent, k: int) -> list[list]:
     """[score, right] of the quote ragnb would show (the extractive answer) for every question
     whose evidence is not too weak: right when it states the reference (with the distractors),
-    never for an absent question."""
+    never for an absent question. A quote that gives no value of the kind asked is flagged
+    whatever its score, so it has no say in the bar."""
     from ragnb.evaluate import matches_reference
-    from ragnb.grounding import extract, score_evidence, weak_evidence
+    from ragnb.grounding import GroundingSettings, extract, score_evidence, weak_evidence
+
+    no_bar = GroundingSettings(min_quote_score=0.0)  # only the kind rule flags a quote
 
     wrongs = answerable["wrong"].to_list() if "wrong" in answerable.columns else None
     asked = [(q, a, wrongs[i] if wrongs else None) for i, (q, a) in
              enumerate(answerable.select("question", "answer").rows())]  # fmt: skip
     out = []
     for question, reference, wrong in asked + [(q, None, None) for q in absent["question"]]:
-        pool = score_evidence(question, kb.search(question, k=k), kb.embedder, None, kb.mentions)
+        pool = score_evidence(question, kb.search(question, k=k), kb.embedder, no_bar, kb.mentions)
         if weak_evidence(pool) is None:
             text, support = extract(pool)
+            if not support["supported"][0]:
+                continue
             right = reference is not None and matches_reference(text, reference, wrong)
             out.append([round(float(support["score"][0]), 3), right])
     return out

@@ -85,7 +85,7 @@ SUPPORT_SCHEMA = {
 ABSTENTION = "The documents do not say"
 # the end of the reason of a sentence stating a number or name that no passage holds
 INVENTED = "appears in no passage"
-# the reason of a quote whose evidence scores under min_quote_score
+# the reason of a quote shown flagged: under min_quote_score, or no value of the kind asked
 CLOSEST = "the documents' closest sentence, which may not answer the question"
 
 # Citation markers as the answer module reads them ("[1]", "[1, 3]", "[2-3]", "[Source 2]").
