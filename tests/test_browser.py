@@ -6,7 +6,8 @@ server and one kernel run a notebook with the quickstart's magics (`%rag add`, `
 `search`, a `%%rag` question), the explorer, a comparison and a small scorecard. The test then
 checks what a person would: table cells read left to right, the answer is right and cited; the
 explorer searches as you type, switch modes, move k, generate (its phases shown), marks a stale
-answer and refuses to answer from nothing; in the dark theme the legend, labels and table text
+answer and refuses to answer from nothing; a quote that may not answer the question is shown
+flagged, its span still marked; in the dark theme the legend, labels and table text
 have contrast >= 4.5; at 800 px nothing of the explorer runs off to the right; saved and
 reopened on a new kernel the notebook shows the static snapshots, no "Error displaying widget".
 Screenshots (light, dark, 800 px) and timings.json go to test-output/browser/.
@@ -66,7 +67,8 @@ TEACHER_CELLS = [
         "    steps=2, k=3, max_tokens=24,\n"
         ")\n"
         "card"
-    ),
+    ),  # the manual names no colours: the extractive answer quotes its closest sentence, flagged
+    "%%rag --extractive\nIn which colours is the Nimbus console sold?",
 ]
 
 # JavaScript: the WCAG contrast ratio of an element's text colour (CSS color, or SVG fill)
@@ -191,6 +193,15 @@ def _drive_teacher(lab, page) -> dict:
     assert matches_reference(said, "6 seconds"), said
     assert re.search(r"\[\d\]", said), f"the answer cites nothing: {said!r}"
     shots = {"answer-light.png": _shoot(page, cells.nth(4), "answer-light.png")}
+    # a quote that may not answer is shown with its warning, and its span still marked
+    flagged = cells.nth(8).locator(".jp-OutputArea-output").last
+    warning = flagged.locator(".ragnb-flag").first.inner_text()
+    assert warning.startswith("⚠ not supported: the documents' closest sentence"), warning
+    assert flagged.locator(".ragnb-unsupported").count() == 1
+    assert flagged.locator(".ragnb-ok").count() == 0
+    assert "quoted: its closest sentence, may not answer the question" in flagged.inner_text()
+    assert flagged.locator("mark[title='evidence']").count() >= 1
+    shots["flagged-light.png"] = _shoot(page, cells.nth(8), "flagged-light.png")
 
     # 2. the explorer: type a query, switch modes, generate
     explorer = page.locator(".ragnb-explorer")
@@ -261,6 +272,10 @@ def _drive_teacher(lab, page) -> dict:
         seen = page.evaluate(CONTRAST_JS, selector)
         assert seen is not None and seen["ratio"] >= 4.5, (selector, seen)
     shots["answer-dark.png"] = _shoot(page, cells.nth(4), "answer-dark.png")
+    for selector in (".ragnb-flag", ".ragnb-unsupported"):  # the warning reads in the dark too
+        seen = page.evaluate(CONTRAST_JS, selector)
+        assert seen is not None and seen["ratio"] >= 4.5, (selector, seen)
+    shots["flagged-dark.png"] = _shoot(page, cells.nth(8), "flagged-dark.png")
     shots["explorer-dark.png"] = _shoot(page, explorer, "explorer-dark.png")
     shots["compare-dark.png"] = _shoot(page, cells.nth(6), "compare-dark.png")
     shots["scorecard-dark.png"] = _shoot(page, cells.nth(7), "scorecard-dark.png")

@@ -432,7 +432,7 @@ def extract(pool: EvidencePool) -> tuple[str, pl.DataFrame]:
     # shown, with its span, but not as the answer when it scores low or gives no value of the
     # kind asked: a reader sees the warning
     if e.score < bar:
-        row["reason"] = f"{CLOSEST} (evidence {e.score:.2f}, under {bar:g})"
+        row["reason"] = f"{CLOSEST} (evidence {e.score:.3f}, under {bar:g})"
     elif kind and not e.gives_kind:
         row["reason"] = f"{CLOSEST} (it gives no {kind})"
     else:
