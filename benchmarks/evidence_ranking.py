@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import RESULTS, machine  # noqa: E402
 from benchmarks.grounded_answers import load_corpus  # noqa: E402
+from ragnb.datasets import DEVELOPMENT  # noqa: E402
 
-DEV = ("skymere", "larkspur", "fenwick", "tamsin")
 QUOTE_PRECISION = 0.9  # the bar for "shown as supported"
 
 
@@ -101,7 +101,9 @@ def quote_bar(points: list[list], precision: float = QUOTE_PRECISION) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpora", nargs="+", default=list(DEV), choices=list(DEV))
+    parser.add_argument(
+        "--corpora", nargs="+", default=list(DEVELOPMENT), choices=list(DEVELOPMENT)
+    )
     args = parser.parse_args(argv)
     report = {
         "command": "python benchmarks/evidence_ranking.py " + " ".join(argv or sys.argv[1:]),

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import RESULTS  # noqa: E402  (sets the offline environment first)
-from ragnb.datasets import LOOKALIKE  # noqa: E402
+from ragnb.datasets import DEVELOPMENT, LOOKALIKE  # noqa: E402
 
 TARGETS = {
     "fact_cited_doc": (">=", 0.60),
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         "commands": [*previous.get("commands", []), command],
         "corpus": args.corpus,
-        "tuned_on": "skymere",
+        "tuned_on": list(DEVELOPMENT),
         "arms": {arm: options or "RAG.ask defaults" for arm, options in ARMS.items()},
         "machine": f"{platform.machine()} {platform.system()}",
         "seconds": previous.get("seconds", 0) + round(time.time() - started, 1),

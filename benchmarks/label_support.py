@@ -49,6 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ROOT, machine, results_dir, write_result  # noqa: E402
 
+from ragnb.datasets import LOOKALIKE  # noqa: E402
+
 TARGET = 0.90
 N_ANSWERS = 40  # the corpus's answerable questions, then absent ones up to 40
 
@@ -186,9 +188,7 @@ def score(answers_path: Path, labels_path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("step", choices=("generate", "show", "score"))
-    parser.add_argument(
-        "--corpus", default="brightwater", choices=("brightwater", "ostara", "fenwick", "tamsin", "pellam", "corrin")
-    )
+    parser.add_argument("--corpus", default="brightwater", choices=LOOKALIKE)
     parser.add_argument("--answers", type=Path, help="default: by corpus")
     parser.add_argument("--labels", type=Path, help="default: by corpus")
     parser.add_argument("--model", default="default")

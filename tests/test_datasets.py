@@ -310,3 +310,8 @@ def test_brightwater_splits_and_skymere_defaults():
     assert datasets.docs_dir("skymere") == datasets.manual_dir()
     with pytest.raises(InputError, match="unknown dataset"):
         datasets.docs_dir("nope")
+
+
+def test_every_corpus_has_one_role_tuned_on_or_reported_on():
+    roles = datasets.DEVELOPMENT + datasets.REPORT
+    assert sorted(roles) == sorted(("skymere", *datasets.LOOKALIKE))  # each once, none left out

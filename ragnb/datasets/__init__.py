@@ -108,6 +108,9 @@ STYLE_PREFIX = "Per the Skymere manual:"
 _ROOT = Path(__file__).resolve().parent
 # Corpora in Brightwater's layout (docs/, questions/answerable.jsonl and absent.jsonl).
 LOOKALIKE = ("brightwater", "larkspur", "ostara", "fenwick", "tamsin", "pellam", "corrin")
+# The two roles (module docstring): what defaults may be tuned on, and what is only reported on.
+DEVELOPMENT = ("skymere", "larkspur", "fenwick", "tamsin")
+REPORT = ("brightwater", "ostara", "pellam", "corrin")
 # Each corpus's question splits, and the folder kb.add should be given.
 _SPLITS = {"skymere": SPLITS} | dict.fromkeys(LOOKALIKE, ("answerable", "absent"))
 _DOCS = {"skymere": "manual"} | dict.fromkeys(LOOKALIKE, "docs")
