@@ -433,3 +433,20 @@ def test_bad_grounding_options_give_clear_errors(kb):
         rag.ask("Why?", on_unsupported="guess")
     with pytest.raises(InputError, match="retrieval"):
         rag.ask("Why?", answer_mode="extractive", use_retrieval=False)
+
+
+def test_a_number_from_the_section_title_the_prompt_shows_is_not_invented():
+    notes = pl.DataFrame(
+        {
+            "chunk_id": ["notes.md#2"],
+            "title": ["Release notes"],
+            "heading": ["Release notes > Version 4.2.0 (27 January 2025)"],
+            "text": ["New frost guard: below 3 °C the mower stays docked."],
+        }
+    )
+    question = "Which firmware release added the frost guard?"
+    pool = score_evidence(question, notes, None, LEXICAL)
+    rows = attribute("Version 4.2.0 added the frost guard [1].", pool)
+    assert rows["supported"].to_list() == [True], rows["reason"].to_list()
+    invented = attribute("Version 4.3.0 added the frost guard [1].", pool)
+    assert invented["reason"].to_list() == ["number 4.3.0 appears in no passage"]

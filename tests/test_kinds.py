@@ -44,9 +44,11 @@ def kinds(question: str) -> list[str]:
         ("What model number identifies the smaller mower?", ["code"]),  # letters and digits
         ("Up to what lawn area is the Field meant?", ["area"]),
         ("How many square metres can it cover?", ["area"]),  # not a length in metres
+        ("How many cubic metres of air does it clean per hour?", ["volume"]),
         ("Which update brought the spot mowing mode?", ["version"]),
         ("How much extra warranty does registering give?", ["duration"]),
         ("How much battery must it have left to update?", ["percentage"]),
+        ("How much charge does the battery hold?", ["number"]),  # a capacity, not a level
         ("Which icon shows when the batteries are low?", []),  # "when" inside, not asked
         ("Does the warranty cover a cracked housing?", []),  # yes or no: no value asked
         ("Who founded Brightwater Gear?", []),
@@ -75,6 +77,8 @@ def test_the_kind_of_value_a_question_asks_for(question, expected):
         ("What lawn area is it rated for?", "It is rated for 1,800 square metres.", True),
         ("What room size is it meant for?", "For rooms up to 40 m\u00b2.", True),
         ("What room size is it meant for?", "The cable is 2.5 m long.", False),
+        ("How many cubic metres does it clean?", "It cleans 180 cubic metres an hour.", True),
+        ("How many cubic metres does it clean?", "It stands 1.2 metres tall.", False),
         ("What model number does it carry?", "The plate reads FL-TN-250.", True),
         ("What model number does it carry?", "It is rated for 1,800 square metres.", False),
     ],

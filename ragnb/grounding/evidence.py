@@ -215,7 +215,7 @@ def score_evidence(
     header_rows = {lead for lead in leads if lead is not None and _is_row(found[lead][3])}
     header_leads = {i for i, lead in enumerate(leads) if lead in header_rows}  # table rows
     scopes = _scopes(found, words, leads, headings)
-    near_numbers = _near_numbers(found, leads)
+    near_numbers = _near_numbers(found, leads, sections)
     weights = idf(words)
     asked = content_words(question)
     siblings = _siblings(question, [*texts.values(), *titles])
@@ -405,13 +405,15 @@ def _nearest(i, found, words, leads, headings, section_words) -> list[frozenset[
     return [*levels, section_words[number], headings[number]]
 
 
-def _near_numbers(found, leads) -> list[frozenset[str]]:
-    """Per sentence: the numbers of it, its neighbours in the chunk and, for a table row, its
-    table's header row: where a number an answer states must be for it to count as support."""
+def _near_numbers(found, leads, sections: dict[int, str]) -> list[frozenset[str]]:
+    """Per sentence: the numbers of it, its neighbours in the chunk, its section's title (the
+    prompt shows it: "Version 4.2.0 (27 January 2025)" above a release note) and, for a table
+    row, its table's header row: where a number an answer states must be for it to count as
+    support."""
     own = [frozenset(numbers(span.text)) for *_, span in found]
     out = []
     for i, (number, *_, span) in enumerate(found):
-        near = set(own[i])
+        near = set(own[i]) | set(numbers(sections[number]))
         for j in (i - 1, i + 1):
             if 0 <= j < len(found) and found[j][0] == number:
                 near |= own[j]

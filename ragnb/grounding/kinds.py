@@ -104,7 +104,8 @@ WEIGHT = Kind(
 VOLUME = Kind(
     "volume",
     r"\b(?:capacity|volume|how\s+much\s+(?:water|liquid|fluid|coffee|milk|oil|fuel))\b",
-    r"ml|millilit(?:re|er)s?|cl|l|lit(?:re|er)s?|gallons?|gal|fl\.?\s*oz|cups?",
+    r"ml|millilit(?:re|er)s?|cl|l|lit(?:re|er)s?|gallons?|gal|fl\.?\s*oz|cups?"
+    r"|cubic\s+(?:met(?:re|er)s?|f(?:ee|oo)t|centimet(?:re|er)s?)|m\u00b3|m3|cc",
 )
 TEMPERATURE = Kind(
     "temperature",
@@ -115,7 +116,7 @@ TEMPERATURE = Kind(
 PERCENTAGE = Kind(
     "percentage",
     r"\bper\s?cent(?:age)?\b|%|\bwhat\s+(?:share|fraction|proportion)\b"
-    r"|\b(?:battery|charge|charging)\s+level\b|\bhow\s+much\s+(?:battery|charge)\b",
+    r"|\b(?:battery|charge|charging)\s+level\b|\bhow\s+much\s+battery\s+(?!capacity)",
     r"%|per\s?cent",
 )
 DATE = Kind(
@@ -222,14 +223,14 @@ def asked_for(question: str) -> tuple[Kind, ...]:
     """
     if _YES_NO.match(question):  # "Does the warranty cover ...?" asks for no value
         return ()
-    noun = _counted(question)
-    if noun and AREA.unit.search(question):  # "how many square metres"
-        return (AREA,)
-    if noun:
-        for kind in KINDS:  # "how many hours": a duration, not a count of hours
-            if kind.unit.fullmatch(noun):
-                return (kind,)
-        return (_count(noun),)
+    counted = _counted(question)
+    if counted:
+        # "how many hours": a duration, not a count of hours; "how many square metres" an area
+        for tail in (" ".join(counted[-2:]), counted[-1]):
+            for kind in KINDS:
+                if kind.unit.fullmatch(tail):
+                    return (kind,)
+        return (_count(counted[-1]),)
     found = tuple(k for k in KINDS if k.question.search(question))
     named = tuple(k for k in found if _names_unit(k, question))
     if named:  # "how far ahead, in metres": a length in metres, not any distance
@@ -267,18 +268,18 @@ def _names_unit(kind: Kind, question: str) -> bool:
     return any(len(m.group(0)) > 1 for m in kind.unit.finditer(question))
 
 
-def _counted(question: str) -> str | None:
-    """The noun after "how many", last word of its phrase: "how many charge cycles can ..."
-    -> "cycles"; None when the question has no "how many"."""
+def _counted(question: str) -> list[str]:
+    """The noun phrase after "how many", up to its verb: "how many charge cycles can ..."
+    -> ["charge", "cycles"]; [] when the question has no "how many"."""
     match = re.search(r"\bhow\s+many\s+([\w'-]+(?:\s+[\w'-]+){0,3})", question, re.IGNORECASE)
     if not match:
-        return None
+        return []
     words = []
     for word in match.group(1).split():
         if word.lower() in _VERBS:
             break
         words.append(word)
-    return words[-1] if words else None
+    return words
 
 
 @lru_cache(maxsize=256)

@@ -176,6 +176,7 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
     candidates = [e for e in pool.sentences if e.number in shown and e.text.strip()]
     context = " ".join(pool.texts[n] for n in shown if n in pool.texts)
     known_numbers = set(numbers(context)) | set(numbers(pool.question))
+    known_numbers |= {x for n in shown for x in numbers(pool.sections.get(n, ""))}
     known_words = set(content_words(context)) | set(content_words(pool.question))
     for n in shown:
         known_words |= pool.headings.get(n, frozenset())
