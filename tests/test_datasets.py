@@ -83,8 +83,8 @@ def test_bad_names_are_input_errors():
 
 
 # --- Look-alike corpora: Brightwater's layout, two near-identical products each ---------------
-# brightwater, ostara, pellam and corrin are the unseen corpora grounded answers are reported on;
-# larkspur, fenwick and tamsin are tuned on. The same checks hold for all seven.
+# brightwater, ostara, pellam, corrin and brindle are the unseen corpora grounded answers are
+# reported on; larkspur, fenwick and tamsin are tuned on. The same checks hold for all eight.
 
 
 def _mentions(text: str, value: str) -> bool:
@@ -106,6 +106,7 @@ SIZES = {
     "tamsin": (36, 16),
     "pellam": (36, 16),
     "corrin": (36, 16),
+    "brindle": (36, 16),
 }
 
 # Per corpus, per absent question (file order): a word that shows what it asks, and what a
@@ -227,6 +228,24 @@ ABSENT_TOPICS = {
         ("shipping", r"\bship(s|ping|ped)?\b|\bdispatch|\bpostage\b|\bcouriers?\b|\bdelivered\b"),
         ("standby", r"\bstand-?by\b|\bidle power\b"),
         ("email", r"@|\be-?mail\b"),
+    ],
+    "brindle": [
+        ("colours", r"\bcolou?rs?\b|\bfinish(es)?\b"),
+        ("catcher", r"\bcatch(er|ers)?\b|\bgrounds (bin|container|cup)\b|\bbin\b"),
+        ("founded", r"\bfounded\b|\bestablished\b|\bsince (19|20)\d\d\b"),
+        ("Android", r"\b(ios|android|iphone|ipad)\b|\boperating systems?\b"),
+        ("dosing", r"\bdosing cups?\b|\bcups?\b"),
+        ("cord", r"\b(cord|cable|lead)\b"),
+        ("certification", r"\bcertif\w*|\b(ul|ce|etl|tüv|tuv)\b"),
+        ("voltage", r"\bvolts?\b|\bvoltage\b|\b\d+\s?v\b"),
+        ("wide", r"\bwidth\b|\bwide\b|\bfootprint\b|\bdepth\b|\bdeep\b"),
+        ("dishwasher", r"\bdishwasher\b"),
+        ("bellows", r"\bbellows\b"),
+        ("metal", r"\b(steel|ceramic|titanium|carbide|hardened|metal)\b"),
+        ("standby", r"\bstandby\b|\bpower (draw|consumption)\b|\bidle power\b"),
+        ("scale", r"\bscales?\b|\bweigh(s|ing|ed)?\b"),
+        ("chief", r"\bceo\b|\bchief executive\b|\bfounders?\b|\bmanaging director\b"),
+        ("microns", r"\bmicrons?\b|\bµm\b|\bparticle size\b"),
     ],
 }
 

@@ -1,14 +1,14 @@
 """Small corpora written for ragnb, shipped inside the package.
 
-Eight corpora, in two roles:
+Nine corpora, in two roles:
 
 - to build and tune on: ``"skymere"``; ``"larkspur"``, the development corpus of the
   look-alike kind; and ``"fenwick"`` and ``"tamsin"``, reported on in round 4 and read for
   its misses since, so tuned on from round 5;
-- to report on, never to tune on: ``"brightwater"``, ``"ostara"``, ``"pellam"`` and
-  ``"corrin"``, the unseen tests of grounded answers. Ostara, Fenwick, Tamsin, Pellam and Corrin
-  were each written by a separate session, apart from the tuning, and the people who tune do not
-  read the ones they report on.
+- to report on, never to tune on: ``"brightwater"``, ``"ostara"``, ``"pellam"``, ``"corrin"``
+  and ``"brindle"``, the unseen tests of grounded answers. Ostara, Fenwick, Tamsin, Pellam,
+  Corrin and Brindle were each written by a separate session, apart from the tuning, and the
+  people who tune do not read the ones they report on.
 
 ``"skymere"`` is the manual of the Skymere S3, a home weather station that does not exist. Its
 facts (a reset code, a pairing PIN, battery days) are made up, so no model can know them from
@@ -42,7 +42,7 @@ The datasets are data only: judge answers with ``ragnb.evaluate.matches_referenc
 Every reference answer appears in exactly one file of its folder (checked by the tests), so
 "cited the right document" is well defined.
 
-The seven look-alike corpora, LOOKALIKE, share one layout: six short Markdown documents by a
+The eight look-alike corpora, LOOKALIKE, share one layout: six short Markdown documents by a
 made-up maker about two look-alike products whose specifications differ, plus a FAQ, firmware
 release notes, troubleshooting and a care guide. Facts sit in the middle of paragraphs, in lists
 and in tables; the questions are paraphrased, not copied from the text.
@@ -72,6 +72,10 @@ and in tables; the questions are paraphrased, not copied from the text.
                    code, price, clean-air delivery rate, room area, sleep and full-speed noise,
                    power, weight, filter life, warranty). 36 answerable and 16 absent questions.
                    Report corpus, written apart from the tuning.
+``"brindle"``      Brindle Works' electric coffee grinders, the Quern Compact and the Quern
+                   Studio (model code, price, burr diameter and speed, motor power, grind rate,
+                   retention, hopper, weight, height, noise, duty limit, warranty). 36 answerable
+                   and 16 absent questions. Report corpus, written apart from the tuning.
 
     docs_dir(name) -> Path             the 6 Markdown files (faq.md, release-notes.md, ...)
     questions(split=None, name=name) -> pl.DataFrame
@@ -107,10 +111,10 @@ SPLITS = ("train", "paraphrase", "heldout", "new_facts", "absent")
 STYLE_PREFIX = "Per the Skymere manual:"
 _ROOT = Path(__file__).resolve().parent
 # Corpora in Brightwater's layout (docs/, questions/answerable.jsonl and absent.jsonl).
-LOOKALIKE = ("brightwater", "larkspur", "ostara", "fenwick", "tamsin", "pellam", "corrin")
+LOOKALIKE = ("brightwater", "larkspur", "ostara", "fenwick", "tamsin", "pellam", "corrin", "brindle")
 # The two roles (module docstring): what defaults may be tuned on, and what is only reported on.
 DEVELOPMENT = ("skymere", "larkspur", "fenwick", "tamsin")
-REPORT = ("brightwater", "ostara", "pellam", "corrin")
+REPORT = ("brightwater", "ostara", "pellam", "corrin", "brindle")
 # Each corpus's question splits, and the folder kb.add should be given.
 _SPLITS = {"skymere": SPLITS} | dict.fromkeys(LOOKALIKE, ("answerable", "absent"))
 _DOCS = {"skymere": "manual"} | dict.fromkeys(LOOKALIKE, "docs")
