@@ -111,7 +111,9 @@ SPLITS = ("train", "paraphrase", "heldout", "new_facts", "absent")
 STYLE_PREFIX = "Per the Skymere manual:"
 _ROOT = Path(__file__).resolve().parent
 # Corpora in Brightwater's layout (docs/, questions/answerable.jsonl and absent.jsonl).
-LOOKALIKE = ("brightwater", "larkspur", "ostara", "fenwick", "tamsin", "pellam", "corrin", "brindle")
+LOOKALIKE = (
+    "brightwater", "larkspur", "ostara", "fenwick", "tamsin", "pellam", "corrin", "brindle",
+)  # fmt: skip
 # The two roles (module docstring): what defaults may be tuned on, and what is only reported on.
 DEVELOPMENT = ("skymere", "larkspur", "fenwick", "tamsin")
 REPORT = ("brightwater", "ostara", "pellam", "corrin", "brindle")
