@@ -83,8 +83,8 @@ def test_bad_names_are_input_errors():
 
 
 # --- Look-alike corpora: Brightwater's layout, two near-identical products each ---------------
-# brightwater, ostara, pellam, corrin and brindle are the unseen corpora grounded answers are
-# reported on; larkspur, fenwick and tamsin are tuned on. The same checks hold for all eight.
+# brightwater, ostara and brindle are the unseen corpora grounded answers are reported on;
+# larkspur, fenwick, tamsin, pellam and corrin are tuned on. The same checks hold for all eight.
 
 
 def _mentions(text: str, value: str) -> bool:

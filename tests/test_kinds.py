@@ -49,6 +49,11 @@ def kinds(question: str) -> list[str]:
         ("How much extra warranty does registering give?", ["duration"]),
         ("How much battery must it have left to update?", ["percentage"]),
         ("How much charge does the battery hold?", ["number"]),  # a capacity, not a level
+        ("How much noise does it make at full speed?", ["loudness"]),  # "at full speed": when
+        ("How long does it run in Eco mode?", ["duration", "length"]),
+        ("At what speed does the burr turn?", ["speed"]),
+        ("At what PM2.5 level does auto mode speed up the fan?", []),  # "speed up": a verb
+        ("What clean air delivery rate does it reach?", []),  # "reach": no length asked
         ("Which icon shows when the batteries are low?", []),  # "when" inside, not asked
         ("Does the warranty cover a cracked housing?", []),  # yes or no: no value asked
         ("Who founded Brightwater Gear?", []),

@@ -3,10 +3,11 @@
 Nine corpora, in two roles:
 
 - to build and tune on: ``"skymere"``; ``"larkspur"``, the development corpus of the
-  look-alike kind; and ``"fenwick"`` and ``"tamsin"``, reported on in round 4 and read for
-  its misses since, so tuned on from round 5;
-- to report on, never to tune on: ``"brightwater"``, ``"ostara"``, ``"pellam"``, ``"corrin"``
-  and ``"brindle"``, the unseen tests of grounded answers. Ostara, Fenwick, Tamsin, Pellam,
+  look-alike kind; ``"fenwick"`` and ``"tamsin"``, reported on in round 4, and ``"pellam"`` and
+  ``"corrin"``, reported on once in round 5: each read for its misses after its report run, so
+  tuned on since;
+- to report on, never to tune on: ``"brightwater"``, ``"ostara"`` and ``"brindle"``, the
+  unseen tests of grounded answers. Ostara, Fenwick, Tamsin, Pellam,
   Corrin and Brindle were each written by a separate session, apart from the tuning, and the
   people who tune do not read the ones they report on.
 
@@ -66,12 +67,12 @@ and in tables; the questions are paraphrased, not copied from the text.
                    the tuning; reported on in round 4, tuned on since.
 ``"pellam"``       Pellam Power's portable power stations, the Cairn Scout and the Cairn Summit
                    (model code, price, capacity, continuous and surge output, charging time,
-                   weight, solar input, warranty). 36 answerable and 16 absent questions. Report
-                   corpus, written apart from the tuning.
+                   weight, solar input, warranty). 36 answerable and 16 absent questions. Written
+                   apart from the tuning; reported on once in round 5, tuned on since.
 ``"corrin"``       Corrin Air's home air purifiers, the Wren Compact and the Wren Tower (model
                    code, price, clean-air delivery rate, room area, sleep and full-speed noise,
                    power, weight, filter life, warranty). 36 answerable and 16 absent questions.
-                   Report corpus, written apart from the tuning.
+                   Written apart from the tuning; reported on once in round 5, tuned on since.
 ``"brindle"``      Brindle Works' electric coffee grinders, the Quern Compact and the Quern
                    Studio (model code, price, burr diameter and speed, motor power, grind rate,
                    retention, hopper, weight, height, noise, duty limit, warranty). 36 answerable
@@ -115,8 +116,8 @@ LOOKALIKE = (
     "brightwater", "larkspur", "ostara", "fenwick", "tamsin", "pellam", "corrin", "brindle",
 )  # fmt: skip
 # The two roles (module docstring): what defaults may be tuned on, and what is only reported on.
-DEVELOPMENT = ("skymere", "larkspur", "fenwick", "tamsin")
-REPORT = ("brightwater", "ostara", "pellam", "corrin", "brindle")
+DEVELOPMENT = ("skymere", "larkspur", "fenwick", "tamsin", "pellam", "corrin")
+REPORT = ("brightwater", "ostara", "brindle")
 # Each corpus's question splits, and the folder kb.add should be given.
 _SPLITS = {"skymere": SPLITS} | dict.fromkeys(LOOKALIKE, ("answerable", "absent"))
 _DOCS = {"skymere": "manual"} | dict.fromkeys(LOOKALIKE, "docs")

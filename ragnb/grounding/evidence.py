@@ -219,7 +219,9 @@ def score_evidence(
     weights = idf(words)
     asked = content_words(question)
     siblings = _siblings(question, [*texts.values(), *titles])
-    named = {w for n in names(question) for w in content_words(n)}
+    # what the question names: its names, and its numbers ("firmware 2.4.0" names a release
+    # the way "Ripple Solo" names a product; the release's notes sit under its title)
+    named = {w for n in names(question) for w in content_words(n)} | set(numbers(question))
     look_alike = [False] * len(found)
     if siblings:
         section_words = {n: frozenset(content_words(t)) for n, t in sections.items()}

@@ -92,7 +92,7 @@ DURATION = Kind(
 LENGTH = Kind(
     "length",
     r"\bhow\s+(?:long|far|wide|tall|high|deep|thick|close)\b|\b(?:length|width|height|depth"
-    r"|distance|diameter|thickness|reach|range)\b",
+    r"|distance|diameter|thickness|range)\b",
     r"mm|cm|m|km|metres?|meters?|millimet(?:re|er)s?|centimet(?:re|er)s?|kilomet(?:re|er)s?"
     r"|inch(?:es)?|in\.|ft|feet|foot|yards?|yd|miles?",
 )
@@ -167,11 +167,15 @@ ELECTRIC = Kind(
     r"v|volts?|w|watts?|kw|mah|ah|wh|kwh|a|amps?|amperes?",
 )
 LOUDNESS = Kind(
-    "loudness", r"\bhow\s+loud\b|\b(?:loudness|noise\s+level|decibels?|db)\b", r"db|dba|decibels?"
+    "loudness",
+    r"\bhow\s+(?:loud|noisy)\b|\bhow\s+much\s+noise\b|\b(?:loudness|noise\s+(?:level|output)"
+    r"|decibels?|db)\b",
+    r"db|dba|decibels?",
 )
 SPEED = Kind(
     "speed",
-    r"\bhow\s+fast\b|\bspeeds?\b|\brpm\b|\bkm/h\b|\bmph\b",
+    r"\bhow\s+fast\b|\b(?:what|which|top|maximum|max|motor|fan|burr|blade|rotation)\s+speeds?\b"
+    r"|\bspeeds?\s+of\b|\b(?:rpm|km/h|mph)\b",
     r"km/h|kph|mph|m/s|rpm|knots?|kn",
 )
 FREQUENCY = Kind("frequency", r"\b(?:frequency|hz|khz|mhz|ghz)\b", r"hz|khz|mhz|ghz")
@@ -202,6 +206,13 @@ _ASKS_NUMBER = re.compile(
 _YES_NO = re.compile(
     r"\s*(?:is|are|was|were|does|do|did|can|could|will|would|should|has|have|may|must)\b", re.I
 )
+# A condition on the question, not what it asks for: "at full speed", "on its top speed", "in
+# Quiet mode", "at its fastest setting".
+_CONDITION = re.compile(
+    r"\b(?:at|on|in|with|under|during)\s+(?:(?!what\b|which\b)\w+\s+){0,2}"
+    r"(?:speed|setting|mode|power|level)s?\b",
+    re.IGNORECASE,
+)
 # words that end the noun after "how many" ("how many charge cycles CAN ...")
 _VERBS = frozenset(
     "can could do does did is are was were will would should must may might has have had of "
@@ -231,7 +242,10 @@ def asked_for(question: str) -> tuple[Kind, ...]:
                 if kind.unit.fullmatch(tail):
                     return (kind,)
         return (_count(counted[-1]),)
-    found = tuple(k for k in KINDS if k.question.search(question))
+    # "at full speed", "in Quiet mode" say when, not what is asked ("How much noise does it
+    # make at full speed?" asks for a loudness)
+    asked = _CONDITION.sub(" ", question)
+    found = tuple(k for k in KINDS if k.question.search(asked))
     named = tuple(k for k in found if _names_unit(k, question))
     if named:  # "how far ahead, in metres": a length in metres, not any distance
         return named
