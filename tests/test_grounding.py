@@ -450,3 +450,24 @@ def test_a_number_from_the_section_title_the_prompt_shows_is_not_invented():
     assert rows["supported"].to_list() == [True], rows["reason"].to_list()
     invented = attribute("Version 4.3.0 added the frost guard [1].", pool)
     assert invented["reason"].to_list() == ["number 4.3.0 appears in no passage"]
+
+
+def test_a_number_the_question_names_counts_where_the_section_title_holds_it():
+    notes = pl.DataFrame(
+        {
+            "chunk_id": ["notes.md#1", "notes.md#2"],
+            "title": ["Release notes", "Release notes"],
+            "heading": [
+                "Release notes > Version 2.3.0 (2 February)",
+                "Release notes > Version 2.4.0 (14 March)",
+            ],
+            "text": ["Added a child lock to the panel.", "Added a night dimmer to the panel."],
+        }
+    )
+    pool = score_evidence("On what date did firmware 2.4.0 come out?", notes, None, LEXICAL)
+    best = pool.best()
+    assert best.chunk_id == "notes.md#2" and best.gives_kind  # the date is in its title
+    # "2.4.0" is one of the question's four content words (date, firmware, 2.4.0, come), none
+    # in any sentence's text: counted in full as what the question names, not at half weight
+    # as a mere heading word (0.125)
+    assert best.lexical == pytest.approx(0.25)
