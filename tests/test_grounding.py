@@ -471,3 +471,27 @@ def test_a_number_the_question_names_counts_where_the_section_title_holds_it():
     # in any sentence's text: counted in full as what the question names, not at half weight
     # as a mere heading word (0.125)
     assert best.lexical == pytest.approx(0.25)
+
+
+def test_a_value_the_passage_gives_as_the_former_one_supports_no_current_claim():
+    notes = pl.DataFrame(
+        {
+            "chunk_id": ["notes.md#3"],
+            "title": ["Release notes"],
+            "heading": ["Release notes > Version 2.2.0"],
+            "text": [
+                "Eco mode now turns the sockets off after 3 hours without a load, instead of "
+                "the earlier 1 hour."
+            ],
+        }
+    )
+    now = score_evidence(
+        "How long does eco mode wait before the sockets go off?", notes, None, LEXICAL
+    )
+    assert attribute("Eco mode waits 3 hours [1].", now)["supported"].to_list() == [True]
+    assert attribute("Eco mode waits 1 hour [1].", now)["supported"].to_list() == [False]
+    # asked about the old value, or said as the old value, it is supported
+    old = score_evidence("How long did eco mode wait in earlier firmware?", notes, None, LEXICAL)
+    assert attribute("It waited 1 hour [1].", old)["supported"].to_list() == [True]
+    said = attribute("It now waits 3 hours, up from 1 hour [1].", now)
+    assert said["supported"].to_list() == [True]

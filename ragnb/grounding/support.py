@@ -11,7 +11,9 @@ For every answer sentence, every sentence of the passages the model was shown is
                 names and numbers are given: the answer restates them, it does not claim them);
                 and the scope is not about a look-alike of what the question asks about
                 ("It weighs 540 g." answering "What does the Ripple Solo weigh?" is a claim
-                about the Solo, not supported by the Ripple Crew's 540 g)
+                about the Solo, not supported by the Ripple Crew's 540 g); and a number the
+                candidate gives only as a former value ("3 hours, instead of the earlier 1
+                hour") backs only a sentence or a question about the former value
 
 The best eligible candidate supports the sentence when its score reaches ``support_threshold``,
 it is evidence for the question (it scores at least ``min_answer_relevance`` of the best evidence
@@ -104,6 +106,16 @@ _DECLINE = re.compile(
     re.IGNORECASE,
 )
 _NEGATION = re.compile(r"\b(?:no|not|never|none|cannot)\b|n't\b", re.IGNORECASE)
+# A value the text gives as a former one: "now 3 hours, instead of the earlier 1 hour", "8 seconds
+# (previously 15 seconds)", "up from 30 days".
+_FORMER = re.compile(
+    r"\b(?:previously|formerly|earlier|instead\s+of|up\s+from|down\s+from|used\s+to\s+be)\b"
+    r"(?:[^.;:()]|\.(?=\d)){0,25}",
+    re.IGNORECASE,
+)
+# A question about a former value: "what was the previous timeout?" ("before" is too common:
+# "how long does it wait before it stops?")
+_ASKS_FORMER = re.compile(r"\b(?:previous(?:ly)?|former(?:ly)?|earlier|old|used\s+to)\b", re.I)
 _ITEM_MARKER = re.compile(r"^\s*(?:[-*+\u2022]\s+|\d{1,3}[.)]\s+)")
 # Talk about the prompt itself, not claims: "passage number is 1", "(Power › The Mast)" labels a
 # model copied from the context. Its numbers are passage numbers, not facts to check.
@@ -181,6 +193,7 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
     for n in shown:
         known_words |= pool.headings.get(n, frozenset())
     asked, asked_numbers = set(content_words(pool.question)), set(numbers(pool.question))
+    asks_former = bool(_ASKS_FORMER.search(pool.question))
     answering_ids = {id(s) for s in answering(pool)}
     kind = _unit_kind(pool)
     floor = settings.min_answer_relevance * pool.top_score
@@ -220,6 +233,8 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
         # Near the question's own evidence, a name or number the question holds restates the
         # question ("the reset code of the Skymere S3 is 4471"), it is not a claim to find there.
         own_numbers = [n for n in said_numbers if n not in asked_numbers]
+        # a former value ("instead of the earlier 1 hour") supports only a sentence about it
+        recalled = asks_former or bool(_FORMER.search(clean))
         own_names = [n for n in said_names if not set(content_words(n)) <= asked]
         invented = [n for n in said_numbers if n not in known_numbers]
         unknown = [n for n in said_names if not set(content_words(n)) <= known_words]
@@ -244,6 +259,7 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
                 all(n in e.near_numbers for n in need_numbers)
                 and all(set(content_words(n)) <= e.scope for n in need_names)
                 and not e.look_alike
+                and (recalled or not set(need_numbers) & _former_only(e.text))
             ):
                 eligible.append((score, e))
         best = max(eligible, key=lambda pair: pair[0], default=None)
@@ -301,6 +317,17 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
             if row["supported"]:
                 row |= {"supported": False, "attributed": False, "reason": reason}
     return pl.DataFrame(rows, schema=SUPPORT_SCHEMA) if rows else empty_support()
+
+
+def _former_only(text: str) -> set[str]:
+    """The numbers `text` gives only as former values: "Eco mode now waits 3 hours, instead of
+    the earlier 1 hour." -> {"1"}.
+
+    >>> sorted(_former_only("It now dims after 8 seconds (previously 15 seconds)."))
+    ['15']
+    """
+    former = {n for match in _FORMER.finditer(text) for n in numbers(match.group(0))}
+    return former - set(numbers(_FORMER.sub(" ", text)))
 
 
 def _missing(said_numbers, said_names, e: EvidenceSentence) -> str:
