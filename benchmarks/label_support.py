@@ -5,7 +5,8 @@ Forty answers from the default pipeline (SmolLM2, default settings) on a corpus 
 ragnb was tuned on: its answerable questions, then its absent ones up to forty. Brightwater
 (the default: 37 + 3) was labelled in round 3; Fenwick (36 + 4, ``--corpus fenwick``) after
 the answer-kind rules, on answers nobody had seen, and again after the quote bar; Tamsin
-(36 + 4) once, on the final defaults.
+(36 + 4) once, on round 4's final defaults; in round 5 Pellam (its first report run) and
+Brindle (the final defaults), each by its own labeller under the strict rule.
 
     nice -n 5 .venv/bin/python benchmarks/label_support.py generate [--corpus NAME]
         -> benchmarks/results/support_answers[_NAME].jsonl  (one answer a line, with support)
@@ -26,7 +27,8 @@ sentences that do not match it. Two rules have been used:
   ...", or ragnb's quoted fallback) holds when faithful, even when it answers another question.
   (The Brightwater labeller read it more strictly for two quotes, bw01 and bw17.)
 - strict (support_labels_fenwick_v1_strict.jsonl, support_labels_fenwick_strict.jsonl,
-  support_labels_tamsin_strict.jsonl; each by its own labeller): the same, and the sentence,
+  support_labels_tamsin_strict.jsonl, support_labels_pellam_strict.jsonl,
+  support_labels_brindle_strict.jsonl; each by its own labeller): the same, and the sentence,
   read as an answer to the question, must be about what was asked (the same product, not its
   look-alike; the same attribute): a faithful quote of the mowing time shown as the answer to
   "how long does it take to charge" is unsupported. This is what a reader of the answer relies
