@@ -76,7 +76,9 @@ and in tables; the questions are paraphrased, not copied from the text.
 ``"brindle"``      Brindle Works' electric coffee grinders, the Quern Compact and the Quern
                    Studio (model code, price, burr diameter and speed, motor power, grind rate,
                    retention, hopper, weight, height, noise, duty limit, warranty). 36 answerable
-                   and 16 absent questions. Report corpus, written apart from the tuning.
+                   and 16 absent questions. Report corpus, written apart from the tuning;
+                   reported on with round 5's final defaults, and read afterwards (a later
+                   round tunes on it and writes a new one to report on).
 
     docs_dir(name) -> Path             the 6 Markdown files (faq.md, release-notes.md, ...)
     questions(split=None, name=name) -> pl.DataFrame

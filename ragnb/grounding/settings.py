@@ -7,8 +7,9 @@ Every threshold is a score in [0, 1] on the same scale: ``dense_weight`` x cosin
 (the knowledge base's embedder) plus ``lexical_weight`` x the weighted share of content words
 found, divided by the sum of the two weights (lexical alone when there is no embedder).
 
-Where the defaults come from (never from Brightwater, Ostara, Pellam or Corrin, the corpora
-ragnb reports on; Fenwick and Tamsin, reported on in round 4, are development corpora since):
+Where the defaults come from (never from ``datasets.REPORT``, the corpora ragnb reports on:
+Brightwater, Ostara, Brindle; Fenwick and Tamsin, reported on in round 4, and Pellam and Corrin,
+reported on once in round 5, are development corpora since):
 
 - ``context``, ``demonstration``, ``window``, the weights and ``max_sentences``: Skymere,
   ``benchmarks/grounded_tuning.py`` (results/grounded_tuning_skymere*.json).
