@@ -413,9 +413,10 @@ def _near_numbers(found, leads, sections: dict[int, str]) -> list[frozenset[str]
     row, its table's header row: where a number an answer states must be for it to count as
     support."""
     own = [frozenset(numbers(span.text)) for *_, span in found]
+    titled = {number: frozenset(numbers(title)) for number, title in sections.items()}
     out = []
     for i, (number, *_, span) in enumerate(found):
-        near = set(own[i]) | set(numbers(sections[number]))
+        near = set(own[i]) | titled[number]
         for j in (i - 1, i + 1):
             if 0 <= j < len(found) and found[j][0] == number:
                 near |= own[j]

@@ -186,6 +186,7 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
     settings = pool.settings
     shown = set(pool.texts) if shown is None else set(shown)
     candidates = [e for e in pool.sentences if e.number in shown and e.text.strip()]
+    former = [_former_only(e.text) for e in candidates]  # per candidate, not per sentence
     context = " ".join(pool.texts[n] for n in shown if n in pool.texts)
     known_numbers = set(numbers(context)) | set(numbers(pool.question))
     known_numbers |= {x for n in shown for x in numbers(pool.sections.get(n, ""))}
@@ -259,7 +260,7 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
                 all(n in e.near_numbers for n in need_numbers)
                 and all(set(content_words(n)) <= e.scope for n in need_names)
                 and not e.look_alike
-                and (recalled or not set(need_numbers) & _former_only(e.text))
+                and (recalled or not former[j] & set(need_numbers))
             ):
                 eligible.append((score, e))
         best = max(eligible, key=lambda pair: pair[0], default=None)
