@@ -108,6 +108,11 @@ QUESTION = "How long does the Mast keep running in the dark?"
 LEXICAL = GroundingSettings(dense_weight=0.0, lexical_weight=1.0)
 
 
+def chunks(*rows: tuple[str, str, str, str]) -> pl.DataFrame:
+    """Hits as retrieval returns them, from (chunk_id, title, heading, text) rows."""
+    return pl.DataFrame(rows, schema=["chunk_id", "title", "heading", "text"], orient="row")
+
+
 @pytest.fixture(scope="module")
 def pool():
     return score_evidence(QUESTION, HITS, embedder=None, settings=LEXICAL)
@@ -164,13 +169,13 @@ def test_a_number_from_the_wrong_passage_is_not_support(pool):
 def test_a_name_or_number_copied_from_the_question_is_given_not_claimed():
     # The passage near the code never repeats the product's name; the answer restates it from
     # the question, which is not a new claim. A name the question does not hold still is.
-    hits = pl.DataFrame(
-        {
-            "chunk_id": ["reset.md#0"],
-            "title": ["Reset"],
-            "heading": ["Factory reset"],
-            "text": ["Hold SET for ten seconds. Then enter the factory reset code 4471."],
-        }
+    hits = chunks(
+        (
+            "reset.md#0",
+            "Reset",
+            "Factory reset",
+            "Hold SET for ten seconds. Then enter the factory reset code 4471.",
+        )
     )
     asked = "What is the factory reset code of the Skymere S3 in 2026?"
     lexical = GroundingSettings(dense_weight=0.0, lexical_weight=1.0, support_threshold=0.5)
@@ -183,16 +188,14 @@ def test_a_name_or_number_copied_from_the_question_is_given_not_claimed():
 
 def test_an_invented_number_is_not_outvoted_by_the_supported_sentences_around_it():
     # The quickstart's failure: the model quotes the passage, then states a number of its own.
-    hits = pl.DataFrame(
-        {
-            "chunk_id": ["display.md#0"],
-            "title": ["The display"],
-            "heading": ["Units"],
-            "text": [
-                "Hold the MODE button for 6 seconds to switch units. Holding MODE again switches "
-                "the units back. The console beeps."
-            ],
-        }
+    hits = chunks(
+        (
+            "display.md#0",
+            "The display",
+            "Units",
+            "Hold the MODE button for 6 seconds to switch units. Holding MODE again switches "
+            "the units back. The console beeps.",
+        )
     )
     pool = score_evidence("How long do you hold MODE to switch units?", hits, None, LEXICAL)
     # True, but not about the question: no support for an answer to it.
@@ -312,13 +315,13 @@ def test_an_answer_that_only_restates_the_question_is_not_support(pool):
 
 
 def test_an_extractive_answer_takes_a_value_from_its_section_title():
-    hits = pl.DataFrame(
-        {
-            "chunk_id": ["notes.md#2"],
-            "title": ["Release notes"],
-            "heading": ["Release notes > Version 4.0.3 (9 January 2024)"],
-            "text": ["- Added the transport lock for bags.\n- Faster charger detection."],
-        }
+    hits = chunks(
+        (
+            "notes.md#2",
+            "Release notes",
+            "Release notes > Version 4.0.3 (9 January 2024)",
+            "- Added the transport lock for bags.\n- Faster charger detection.",
+        )
     )
     pool = score_evidence("Which release added the transport lock?", hits, None, LEXICAL)
     text, support = extract(pool)
@@ -436,13 +439,13 @@ def test_bad_grounding_options_give_clear_errors(kb):
 
 
 def test_a_number_from_the_section_title_the_prompt_shows_is_not_invented():
-    notes = pl.DataFrame(
-        {
-            "chunk_id": ["notes.md#2"],
-            "title": ["Release notes"],
-            "heading": ["Release notes > Version 4.2.0 (27 January 2025)"],
-            "text": ["New frost guard: below 3 °C the mower stays docked."],
-        }
+    notes = chunks(
+        (
+            "notes.md#2",
+            "Release notes",
+            "Release notes > Version 4.2.0 (27 January 2025)",
+            "New frost guard: below 3 °C the mower stays docked.",
+        )
     )
     question = "Which firmware release added the frost guard?"
     pool = score_evidence(question, notes, None, LEXICAL)
@@ -453,17 +456,12 @@ def test_a_number_from_the_section_title_the_prompt_shows_is_not_invented():
 
 
 def test_a_number_the_question_names_counts_where_the_section_title_holds_it():
-    notes = pl.DataFrame(
-        {
-            "chunk_id": ["notes.md#1", "notes.md#2"],
-            "title": ["Release notes", "Release notes"],
-            "heading": [
-                "Release notes > Version 2.3.0 (2 February)",
-                "Release notes > Version 2.4.0 (14 March)",
-            ],
-            "text": ["Added a child lock to the panel.", "Added a night dimmer to the panel."],
-        }
-    )
+    notes = chunks(
+        ("notes.md#1", "Release notes", "Release notes > Version 2.3.0 (2 February)",
+         "Added a child lock to the panel."),
+        ("notes.md#2", "Release notes", "Release notes > Version 2.4.0 (14 March)",
+         "Added a night dimmer to the panel."),
+    )  # fmt: skip
     pool = score_evidence("On what date did firmware 2.4.0 come out?", notes, None, LEXICAL)
     best = pool.best()
     assert best.chunk_id == "notes.md#2" and best.gives_kind  # the date is in its title
@@ -474,16 +472,14 @@ def test_a_number_the_question_names_counts_where_the_section_title_holds_it():
 
 
 def test_a_value_the_passage_gives_as_the_former_one_supports_no_current_claim():
-    notes = pl.DataFrame(
-        {
-            "chunk_id": ["notes.md#3"],
-            "title": ["Release notes"],
-            "heading": ["Release notes > Version 2.2.0"],
-            "text": [
-                "Eco mode now turns the sockets off after 3 hours without a load, instead of "
-                "the earlier 1 hour."
-            ],
-        }
+    notes = chunks(
+        (
+            "notes.md#3",
+            "Release notes",
+            "Release notes > Version 2.2.0",
+            "Eco mode now turns the sockets off after 3 hours without a load, instead of "
+            "the earlier 1 hour.",
+        )
     )
     now = score_evidence(
         "How long does eco mode wait before the sockets go off?", notes, None, LEXICAL
