@@ -38,7 +38,8 @@ _STOPWORDS = frozenset(
     "a an and are as at be by for from has have in is it its of on or that the this to was "
     "were will with you your can do does how what when where which who why".split()
 )
-# References with at least this many content words may be stated in other words (see below).
+# References with at least this many content words, numbers not counted, may be stated in other
+# words (see _states).
 _LONG_REFERENCE = 4
 
 
@@ -97,10 +98,11 @@ def _states(text_tokens: Sequence[Token], reference: str) -> bool:
     if _contains(text_tokens, ref):
         return True
     # A long reference (a sentence) may be said in other words: every number in it, and at
-    # least two thirds of its other content words, must appear.
+    # least two thirds of its other content words, must appear. A value with a unit of a few
+    # words is no sentence: "18 mm per second" is not stated by "30 mm per second on 18 mm tape".
     content = [t for t in ref if not (isinstance(t, str) and t in _STOPWORDS)]
     words = [t for t in content if isinstance(t, str)]
-    if len(content) < _LONG_REFERENCE or not words:
+    if len(words) < _LONG_REFERENCE:
         return False
     present = set(text_tokens)
     numbers = [t for t in content if not isinstance(t, str)]
