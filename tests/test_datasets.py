@@ -83,8 +83,9 @@ def test_bad_names_are_input_errors():
 
 
 # --- Look-alike corpora: Brightwater's layout, two near-identical products each ---------------
-# brightwater, ostara and brindle are the unseen corpora grounded answers are reported on;
-# larkspur, fenwick, tamsin, pellam and corrin are tuned on. The same checks hold for all eight.
+# brightwater, ostara, harrowby and selwick are the unseen corpora grounded answers are reported
+# on; larkspur, fenwick, tamsin, pellam, corrin and brindle are tuned on. The same checks hold for
+# all ten.
 
 
 def _mentions(text: str, value: str) -> bool:
@@ -107,6 +108,8 @@ SIZES = {
     "pellam": (36, 16),
     "corrin": (36, 16),
     "brindle": (36, 16),
+    "harrowby": (36, 16),
+    "selwick": (36, 16),
 }
 
 # Per corpus, per absent question (file order): a word that shows what it asks, and what a
@@ -246,6 +249,54 @@ ABSENT_TOPICS = {
         ("scale", r"\bscales?\b|\bweigh(s|ing|ed)?\b"),
         ("chief", r"\bceo\b|\bchief executive\b|\bfounders?\b|\bmanaging director\b"),
         ("microns", r"\bmicrons?\b|\bµm\b|\bparticle size\b"),
+    ],
+    "harrowby": [
+        ("roof", r"\b(roof|garage|canopy|shelters?)\b"),
+        ("founded", r"\b(founded|established)\b|\bsince (19|20)\d\d\b"),
+        ("colour", r"\bcolou?r(s|ed)?\b"),
+        ("operating", r"\b(android|ios|iphone|ipad|operating systems?)\b"),
+        ("IP", r"\bIP ?\d{2}\b|\bingress\b|\bdust\b"),
+        ("assembled", r"\b(country|assembled|made in|manufactured|factory)\b"),
+        ("length", r"\b(length|dimensions?|measures?)\b|\b\d+ ?x ?\d+\b"),
+        (
+            "wire",
+            r"\b\d+ ?(m|metres) of (the )?(boundary )?wire\b|\bwire\b[^.]*\b(length|metres long)\b",
+        ),
+        ("router", r"\b(wi-?fi|wlan|router|ghz|bluetooth|lora|4g|lte)\b"),
+        ("voice", r"\b(alexa|siri|google assistant|voice)\b"),
+        (
+            "spare",
+            r"\b(spare|replacement) battery\b|\bbattery\b[^.]*\beuros\b|\beuros\b[^.]*\bbattery\b",
+        ),
+        ("revolutions", r"\b(rpm|revolutions?|rotations?)\b"),
+        ("watts", r"\bwatts?\b|\b\d+(\.\d+)? ?W\b|\bpower (draw|consumption)\b"),
+        ("spiked", r"\b(spiked?|spikes|traction)\b"),
+        ("GPS", r"\b(gps|rtk|satellite)\b"),
+        ("executive", r"\b(ceo|chief executive|founder|managing director)\b"),
+    ],
+    "selwick": [
+        ("colours", r"\bcolou?rs?\b"),
+        ("operating", r"\b(ios|android|iphone|ipad|operating systems?)\b"),
+        ("founded", r"\b(founded|established|since \d{4})\b"),
+        ("case", r"\b(carry(ing)? case|case|pouch|bag)\b"),
+        (
+            "country",
+            r"\b(countr(y|ies)|made in|manufactured in|assembled in|factory in|factories)\b",
+        ),
+        ("certifications", r"\b(certifi\w*|fcc|ce[- ]mark\w*|rohs)\b"),
+        ("tall", r"\b(tall|height|dimensions?|\d+\s*x\s*\d+)\b"),
+        ("Bluetooth", r"\bbluetooth\s+(version\s+)?\d|\bble\b"),
+        ("loud", r"\b(db|decibels?|noise|noisy|loud\w*|quiet\w*)\b"),
+        ("wattage", r"\b\d+(\.\d+)?\s*(w|watts?)\b|\bwatt\w*\b"),
+        ("email", r"@|\be-?mail\b"),
+        ("fonts", r"\b(fonts?|typefaces?)\b"),
+        ("IP", r"\b(ip\s?\d{2}|ipx\d|waterproof|water[- ]?resist\w*|splash\w*)\b"),
+        ("barcode", r"\b(bar ?codes?|qr)\b"),
+        ("languages", r"\blanguages?\b"),
+        (
+            "replacement",
+            r"\b(replac\w*|spare|swap\w*)\b[^.\n]*\bbatter(y|ies)\b|\bbatter(y|ies)\b[^.\n]*\b(replac\w*|swap\w*)\b",
+        ),
     ],
 }
 

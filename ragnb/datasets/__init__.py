@@ -1,15 +1,15 @@
 """Small corpora written for ragnb, shipped inside the package.
 
-Nine corpora, in two roles:
+Eleven corpora, in two roles:
 
 - to build and tune on: ``"skymere"``; ``"larkspur"``, the development corpus of the
-  look-alike kind; ``"fenwick"`` and ``"tamsin"``, reported on in round 4, and ``"pellam"`` and
-  ``"corrin"``, reported on once in round 5: each read for its misses after its report run, so
-  tuned on since;
-- to report on, never to tune on: ``"brightwater"``, ``"ostara"`` and ``"brindle"``, the
-  unseen tests of grounded answers. Ostara, Fenwick, Tamsin, Pellam,
-  Corrin and Brindle were each written by a separate session, apart from the tuning, and the
-  people who tune do not read the ones they report on.
+  look-alike kind; ``"fenwick"`` and ``"tamsin"``, reported on in round 4, and ``"pellam"``,
+  ``"corrin"`` and ``"brindle"``, reported on once in round 5: each read for its misses after
+  its report run, so tuned on since;
+- to report on, never to tune on: ``"brightwater"``, ``"ostara"``, ``"harrowby"`` and
+  ``"selwick"``, the unseen tests of grounded answers. Ostara and every corpus after it were
+  each written by a separate session, apart from the tuning, and the people who tune do not
+  read the ones they report on.
 
 ``"skymere"`` is the manual of the Skymere S3, a home weather station that does not exist. Its
 facts (a reset code, a pairing PIN, battery days) are made up, so no model can know them from
@@ -43,7 +43,7 @@ The datasets are data only: judge answers with ``ragnb.evaluate.matches_referenc
 Every reference answer appears in exactly one file of its folder (checked by the tests), so
 "cited the right document" is well defined.
 
-The eight look-alike corpora, LOOKALIKE, share one layout: six short Markdown documents by a
+The ten look-alike corpora, LOOKALIKE, share one layout: six short Markdown documents by a
 made-up maker about two look-alike products whose specifications differ, plus a FAQ, firmware
 release notes, troubleshooting and a care guide. Facts sit in the middle of paragraphs, in lists
 and in tables; the questions are paraphrased, not copied from the text.
@@ -76,9 +76,17 @@ and in tables; the questions are paraphrased, not copied from the text.
 ``"brindle"``      Brindle Works' electric coffee grinders, the Quern Compact and the Quern
                    Studio (model code, price, burr diameter and speed, motor power, grind rate,
                    retention, hopper, weight, height, noise, duty limit, warranty). 36 answerable
-                   and 16 absent questions. Report corpus, written apart from the tuning;
-                   reported on with round 5's final defaults, and read afterwards (a later
-                   round tunes on it and writes a new one to report on).
+                   and 16 absent questions. Written apart from the tuning; reported on with
+                   round 5's final defaults, read afterwards, tuned on since.
+``"harrowby"``     Harrowby Grounds' robotic lawn mowers, the Sorrel Patch and the Sorrel Acre
+                   (model code, price, lawn area, cutting width and height, mowing and charging
+                   times, slope, weight, noise, battery capacity, warranties). 36 answerable and
+                   16 absent questions. Report corpus, written apart from the tuning in round 6.
+``"selwick"``      Selwick Labelworks' portable label printers, the Tally Go and the Tally Pro
+                   (model code, price, resolution, tape width, print speed, battery capacity,
+                   charging time, labels per charge, weight, Bluetooth range, stored templates,
+                   auto-off, warranty). 36 answerable and 16 absent questions. Report corpus,
+                   written apart from the tuning in round 6.
 
     docs_dir(name) -> Path             the 6 Markdown files (faq.md, release-notes.md, ...)
     questions(split=None, name=name) -> pl.DataFrame
@@ -116,10 +124,11 @@ _ROOT = Path(__file__).resolve().parent
 # Corpora in Brightwater's layout (docs/, questions/answerable.jsonl and absent.jsonl).
 LOOKALIKE = (
     "brightwater", "larkspur", "ostara", "fenwick", "tamsin", "pellam", "corrin", "brindle",
+    "harrowby", "selwick",
 )  # fmt: skip
 # The two roles (module docstring): what defaults may be tuned on, and what is only reported on.
-DEVELOPMENT = ("skymere", "larkspur", "fenwick", "tamsin", "pellam", "corrin")
-REPORT = ("brightwater", "ostara", "brindle")
+DEVELOPMENT = ("skymere", "larkspur", "fenwick", "tamsin", "pellam", "corrin", "brindle")
+REPORT = ("brightwater", "ostara", "harrowby", "selwick")
 # Each corpus's question splits, and the folder kb.add should be given.
 _SPLITS = {"skymere": SPLITS} | dict.fromkeys(LOOKALIKE, ("answerable", "absent"))
 _DOCS = {"skymere": "manual"} | dict.fromkeys(LOOKALIKE, "docs")
