@@ -69,6 +69,18 @@ def test_a_distractor_makes_an_answer_wrong_unless_the_reference_holds_it():
     assert matches_reference("It is 4417.", "4417", wrong=[""])
 
 
+def test_units_are_compared_by_name_and_a_short_value_is_not_paraphrased():
+    assert matches_reference("It weighs 9.4 kilograms when empty.", "9.4 kg")
+    assert matches_reference("It needs 40% charge.", "40 percent")
+    assert matches_reference("Keep it below 35 degrees Celsius.", "35 °C")
+    assert not matches_reference("It draws 5 watts, or 7 W.", "7 W", wrong=["5 W"])
+    assert not matches_reference("It needs 40 kg.", "40 percent")
+    # "18 mm per second" is one value, not a sentence to be said in other words
+    assert not matches_reference("It prints 30 mm per second on 18 mm tape.", "18 mm per second")
+    assert matches_reference("Hold MODE for 5 seconds to pair the Mast.",
+                             "hold the MODE button for 5 seconds to pair")  # fmt: skip
+
+
 def test_tokens_are_words_and_numbers():
     assert tokens("It's 1.50 s, not 11.5 s") == ["it", 1.5, "s", "not", 11.5, "s"]
     assert tokens("1,100 vs 1,5") == [1100, "vs", (1, 5)]

@@ -5,7 +5,8 @@ own checks) comes from these two functions, so they are strict on purpose:
 
 - ``matches_reference(text, reference, wrong=None)``: the reference appears in the text as whole
   words, with numbers compared as numbers ("110" is not in "1100", "1.5" is not "11.5",
-  "1,100" is "1100", "0.3mm" is "0.3 mm"); naming one of the `wrong` values makes it wrong.
+  "1,100" is "1100", "0.3mm" is "0.3 mm") and units by name ("9.4 kilograms" is "9.4 kg",
+  "40%" is "40 percent"); naming one of the `wrong` values makes it wrong.
 - ``abstains(answer)``: True when the Answer's own ``abstained`` flag is set (ragnb replaced an
   unsupported answer), else a short list of phrases in which the answer itself declines
   ("I don't know", "the documents do not say"); "an unknown sensor fault" does not abstain.
@@ -38,6 +39,29 @@ _STOPWORDS = frozenset(
     "a an and are as at be by for from has have in is it its of on or that the this to was "
     "were will with you your can do does how what when where which who why".split()
 )
+# A unit as answers spell it -> as references write it: "9.4 kilograms" states "9.4 kg", "40%"
+# states "40 percent" (and a distractor "5 W" is named by "5 watts").
+_UNITS = {
+    **dict.fromkeys(("percent", "per cent", "%"), "percent"),
+    **dict.fromkeys(("kilogram", "kilograms", "kilo", "kilos"), "kg"),
+    **dict.fromkeys(("gram", "grams"), "g"),
+    **dict.fromkeys(("milligram", "milligrams"), "mg"),
+    **dict.fromkeys(("millimetre", "millimetres", "millimeter", "millimeters"), "mm"),
+    **dict.fromkeys(("centimetre", "centimetres", "centimeter", "centimeters"), "cm"),
+    **dict.fromkeys(("metre", "metres", "meter", "meters"), "m"),
+    **dict.fromkeys(("kilometre", "kilometres", "kilometer", "kilometers"), "km"),
+    **dict.fromkeys(("litre", "litres", "liter", "liters"), "l"),
+    **dict.fromkeys(("millilitre", "millilitres", "milliliter", "milliliters"), "ml"),
+    **dict.fromkeys(("watt", "watts"), "w"),
+    **dict.fromkeys(("volt", "volts"), "v"),
+    **dict.fromkeys(("decibel", "decibels"), "db"),
+    **dict.fromkeys(("degrees celsius", "degree celsius", "celsius"), "c"),
+}
+_UNIT_WORDS = re.compile(
+    r"(?<![^\W\d_])("
+    + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
+    + r")(?![^\W_])"
+)
 # References with at least this many content words, numbers not counted, may be stated in other
 # words (see _states).
 _LONG_REFERENCE = 4
@@ -69,10 +93,13 @@ def tokens(text: str) -> list[Token]:
 
     >>> tokens("It's 1.50 s, not 11.5 s")
     ['it', 1.5, 's', 'not', 11.5, 's']
+    >>> tokens("9.4 kilograms, 40%, 35 degrees Celsius")
+    [9.4, 'kg', 40, 'percent', 35, 'c']
     """
     text = str(text).lower()
     # Unicode minus, dashes, typographic apostrophes and no-break spaces vary between models.
     text = text.translate({0x2212: "-", 0x2013: "-", 0x2019: "'", 0x00A0: " ", 0x202F: " "})
+    text = _UNIT_WORDS.sub(lambda m: f" {_UNITS[m.group(1)]} ", text)
     out: list[Token] = []
     for match in _TOKEN.finditer(text):
         if match.group("word"):
