@@ -38,19 +38,20 @@ QUOTE_PRECISION = 0.9  # the issue's bar for "shown as supported"
 
 def rank(corpus: str, k: int = 4) -> dict:
     from ragnb.evaluate import matches_reference
-    from ragnb.grounding import score_evidence
+    from ragnb.grounding import catalogue_of, score_evidence
 
     kb, answerable, absent = load_corpus(corpus)
     ranks, answerable_top = [], []
+    names = catalogue_of(kb)
     for question, reference in answerable.select("question", "answer").rows():
-        pool = score_evidence(question, kb.search(question, k=k), kb.embedder)
+        pool = score_evidence(question, kb.search(question, k=k), kb.embedder, names_in=names)
         ranked = sorted((s for s in pool.sentences if s.score > 0), key=lambda s: -s.score)
         ranks.append(
             next((i for i, s in enumerate(ranked) if matches_reference(s.text, reference)), None)
         )
         answerable_top.append(round(pool.top_score, 3))
     absent_top = [
-        round(score_evidence(q, kb.search(q, k=k), kb.embedder).top_score, 3)
+        round(score_evidence(q, kb.search(q, k=k), kb.embedder, names_in=names).top_score, 3)
         for q in absent["question"].to_list()
     ]
     return {
@@ -74,16 +75,25 @@ def quotes(kb, answerable, absent, k: int) -> list[list]:
     called 9 of Pellam's 36 quotes wrong for that alone. A quote that gives no value of the kind
     asked is flagged whatever its score, so it has no say in the bar."""
     from ragnb.evaluate import matches_reference
-    from ragnb.grounding import GroundingSettings, extract, score_evidence, weak_evidence
+    from ragnb.grounding import (
+        GroundingSettings,
+        catalogue_of,
+        extract,
+        score_evidence,
+        weak_evidence,
+    )
 
     no_bar = GroundingSettings(min_quote_score=0.0)  # only the kind rule flags a quote
+    names = catalogue_of(kb)
 
     wrongs = answerable["wrong"].to_list() if "wrong" in answerable.columns else None
     asked = [(q, a, wrongs[i] if wrongs else None) for i, (q, a) in
              enumerate(answerable.select("question", "answer").rows())]  # fmt: skip
     out = []
     for question, reference, wrong in asked + [(q, None, None) for q in absent["question"]]:
-        pool = score_evidence(question, kb.search(question, k=k), kb.embedder, no_bar, kb.mentions)
+        pool = score_evidence(
+            question, kb.search(question, k=k), kb.embedder, no_bar, kb.mentions, names
+        )
         if weak_evidence(pool) is None:
             text, support = extract(pool)
             if not support["supported"][0]:

@@ -69,10 +69,10 @@ def shown_passages(prompt: str) -> list[int]:
 def pools_of(kb, questions, answers) -> list:
     """Each question's scored evidence under the default settings: the grid's thresholds do not
     change a score, so replay swaps only the settings in."""
-    from ragnb.grounding import score_evidence
+    from ragnb.grounding import catalogue_of, score_evidence
 
     return [
-        score_evidence(q, a.hits, kb.embedder, None, kb.mentions)
+        score_evidence(q, a.hits, kb.embedder, None, kb.mentions, catalogue_of(kb))
         for (q, *_), a in zip(questions, answers, strict=True)
     ]
 

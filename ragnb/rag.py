@@ -45,6 +45,7 @@ from ragnb.grounding import (
     EvidencePool,
     GroundingSettings,
     attribute,
+    catalogue_of,
     empty_support,
     evidence_passages,
     extract,
@@ -267,7 +268,9 @@ class RAG:
         pool, passages, evidence_ms = None, None, 0.0
         if use_retrieval:
             begun = time.perf_counter()
-            pool = score_evidence(question, hits, self.kb.embedder, grounding, self.kb.mentions)
+            pool = score_evidence(
+                question, hits, self.kb.embedder, grounding, self.kb.mentions, catalogue_of(self.kb)
+            )
             passages = [
                 Passage(t or "", h or "", x, number=i)
                 for i, (t, h, x) in enumerate(

@@ -2,11 +2,12 @@
 
     sentences.py  the one sentence splitter (spans with offsets: evidence can be highlighted)
     text.py       content words, numbers and names two texts can share
+    references.py which product "the Studio" or "the smaller grinder" is, from the documents
     evidence.py   retrieved chunks -> scored sentences -> a compact context of evidence
     support.py    answer sentences -> the evidence that supports each (``answer.support``),
                   abstention, and the extractive answer
-    settings.py   GroundingSettings: weights and thresholds, defaults measured on Skymere
-                  and Larkspur (the development corpora)
+    settings.py   GroundingSettings: weights and thresholds, defaults measured on the
+                  development corpora (``ragnb.datasets.DEVELOPMENT``)
 
 ``RAG.ask(context="evidence", abstain="auto", answer_mode="generate")`` runs all of it.
 """
@@ -17,6 +18,7 @@ from ragnb.grounding.evidence import (
     evidence_passages,
     score_evidence,
 )
+from ragnb.grounding.references import Catalogue, catalogue, catalogue_of, resolve
 from ragnb.grounding.sentences import Span, sentences, split_sentences
 from ragnb.grounding.settings import GroundingSettings
 from ragnb.grounding.support import (
@@ -34,16 +36,20 @@ from ragnb.grounding.support import (
 __all__ = [
     "ABSTENTION",
     "SUPPORT_SCHEMA",
+    "Catalogue",
     "EvidencePool",
     "EvidenceSentence",
     "GroundingSettings",
     "Span",
     "abstention",
     "attribute",
+    "catalogue",
+    "catalogue_of",
     "declines",
     "empty_support",
     "evidence_passages",
     "extract",
+    "resolve",
     "score_evidence",
     "sentences",
     "settle",

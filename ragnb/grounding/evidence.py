@@ -42,6 +42,7 @@ import numpy as np
 import polars as pl
 
 from ragnb.grounding.kinds import Kind, asked_for, gives
+from ragnb.grounding.references import Catalogue, resolve
 from ragnb.grounding.sentences import Span, sentences
 from ragnb.grounding.settings import GroundingSettings
 from ragnb.grounding.text import STOPWORDS, content_words, idf, names, numbers
@@ -178,6 +179,7 @@ def score_evidence(
     embedder=None,
     settings: GroundingSettings | None = None,
     mentions=None,
+    names_in: Catalogue | None = None,
 ) -> EvidencePool:
     """Split every hit into sentences and score each against `question`.
 
@@ -189,11 +191,15 @@ def score_evidence(
         settings: weights and thresholds (:class:`GroundingSettings`).
         mentions: ``kb.mentions``, to find the question's names that no document mentions
             (``pool.unknown_names``); None to skip that check.
+        names_in: the documents' product names (``references.catalogue_of(kb)``): the question
+            is read with the full name of a product it calls "the Studio" or "the smaller
+            grinder" (``pool.question``); None to read it as written.
 
     Returns:
         An :class:`EvidencePool`; headings and code blocks are kept for attribution but score 0.
     """
     settings = settings or GroundingSettings()
+    question = resolve(question, names_in)
     found: list[tuple[int, str, int, Span]] = []
     headings: dict[int, frozenset[str]] = {}
     labels: dict[int, str] = {}  # title and heading as written
@@ -384,9 +390,11 @@ def _siblings(question: str, texts: list[str]) -> dict[str, frozenset[str]]:
 
 def _about_look_alike(levels: list[frozenset[str]], siblings: dict[str, frozenset[str]]) -> bool:
     """Whether a sentence is about a look-alike of what the question asks about: the nearest
-    of its `levels` (its own words, then what introduces it, the sentence before, its section,
-    its title) that names the asked product or a look-alike names a look-alike and not the
-    asked one. "The Crew weighs 540 g" in the Solo's chapter is about the Crew."""
+    of its `levels` (its own words, what introduces it, its section, its title, then the
+    sentence before it) that names the asked product or a look-alike names a look-alike and
+    not the asked one. "The Crew weighs 540 g" in the Solo's chapter is about the Crew; "Its
+    launch price was 299 euros" in the Tower's chapter is about the Tower, even after a
+    sentence that compares the Tower with the Compact."""
     for asked, others in siblings.items():
         for words in levels:
             if asked in words or words & others:
@@ -397,31 +405,38 @@ def _about_look_alike(levels: list[frozenset[str]], siblings: dict[str, frozense
 
 
 def _nearest(i, found, words, leads, headings, section_words) -> list[frozenset[str]]:
-    """Sentence i's levels for :func:`_about_look_alike`, nearest first."""
+    """Sentence i's levels for :func:`_about_look_alike`, nearest first; the sentence before
+    comes last, after the chapter's title: a product's chapter names the product, a neighbour
+    may name it only to compare ("it looks like the Compact, but ...")."""
     number = found[i][0]
     levels = [words[i]]
     if leads[i] is not None:
         levels.append(words[leads[i]])
+    levels += [section_words[number], headings[number]]
     if i > 0 and found[i - 1][0] == number:
         levels.append(words[i - 1])
-    return [*levels, section_words[number], headings[number]]
+    return levels
 
 
 def _near_numbers(found, leads, sections: dict[int, str]) -> list[frozenset[str]]:
-    """Per sentence: the numbers of it, its neighbours in the chunk, its section's title (the
-    prompt shows it: "Version 4.2.0 (27 January 2025)" above a release note) and, for a table
-    row, its table's header row: where a number an answer states must be for it to count as
-    support."""
+    """Per sentence: the numbers of it, its section's title (the prompt shows it: "Version
+    4.2.0 (27 January 2025)" above a release note) and, for prose, its neighbours in the chunk
+    ("It weighs 310 g. With its bag, 350 g."); for a table row, its table's header row but not
+    the rows beside it, which give other attributes ("| USB-C output | 140 W |" does not back
+    "100 W" from "| Solar input | 12-100 V |"): where a number an answer states must be for it
+    to count as support."""
     own = [frozenset(numbers(span.text)) for *_, span in found]
     titled = {number: frozenset(numbers(title)) for number, title in sections.items()}
     out = []
     for i, (number, *_, span) in enumerate(found):
         near = set(own[i]) | titled[number]
-        for j in (i - 1, i + 1):
-            if 0 <= j < len(found) and found[j][0] == number:
-                near |= own[j]
-        if leads[i] is not None and _is_row(span) and _is_row(found[leads[i]][3]):
-            near |= own[leads[i]]
+        if _is_row(span):
+            if leads[i] is not None and _is_row(found[leads[i]][3]):
+                near |= own[leads[i]]
+        else:
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(found) and found[j][0] == number and not _is_row(found[j][3]):
+                    near |= own[j]
         out.append(frozenset(near))
     return out
 
