@@ -491,3 +491,59 @@ def test_a_value_the_passage_gives_as_the_former_one_supports_no_current_claim()
     assert attribute("It waited 1 hour [1].", old)["supported"].to_list() == [True]
     said = attribute("It now waits 3 hours, up from 1 hour [1].", now)
     assert said["supported"].to_list() == [True]
+
+
+def test_a_table_row_does_not_borrow_the_numbers_of_the_rows_beside_it():
+    table = chunks(
+        ("summit.md#2", "Cairn Summit", "Cairn Summit > Specifications",
+         "| Item | Cairn Summit |\n|---|---|\n| Solar input voltage | 12-100 V |\n"
+         "| USB-C output per port | 140 W |\n| AC sockets | 4 |"),
+    )  # fmt: skip
+    pool = score_evidence("What is the USB-C output per port?", table, None, LEXICAL)
+    assert attribution("The USB-C output per port is 140 W.", pool)["supported"]
+    row = attribution("The USB-C output per port is 100 W.", pool)  # 100 is the voltage's
+    assert not row["supported"] and row["reason"] == "number 100 is not in the evidence [1]"
+
+
+def test_a_sentence_in_the_look_alikes_chapter_is_about_it_after_a_comparison():
+    hits = chunks(
+        ("tower.md#0", "Wren Tower", "Wren Tower > Overview",
+         "The Wren Tower is the larger purifier. It shares the housing of the Wren Compact. "
+         "Its launch price was 299 euros."),
+        ("compact.md#0", "Wren Compact", "Wren Compact > Overview",
+         "The Wren Compact is the smaller purifier. Its launch price was 169 euros."),
+    )  # fmt: skip
+    pool = score_evidence("What did the Wren Compact cost at launch?", hits, None, LEXICAL)
+    prices = {s.number: s.look_alike for s in pool.sentences if "launch price" in s.text}
+    assert prices == {1: True, 2: False}
+    assert pool.best().text == "Its launch price was 169 euros."
+    assert not attribution("It cost 299 euros at launch.", pool)["supported"]
+
+
+def test_a_bare_value_is_backed_only_by_the_best_evidence_of_its_kind():
+    hits = chunks(
+        ("trouble.md#1", "Troubleshooting", "Troubleshooting > Error codes",
+         "After an overheat, the grinder must stay off for 20 minutes."),
+        ("app.md#0", "App", "App > Error log",
+         "After an overheat, the grinder's error log stays stored for 2 hours."),
+    )  # fmt: skip
+    pool = score_evidence(
+        "How long must the grinder stay off after an overheat?", hits, None, LEXICAL
+    )
+    assert pool.best().number == 1 and pool.sentences[1].score >= 0.8 * pool.top_score
+    bare = attribution("The answer is: 2 hours.", pool)
+    assert not bare["supported"] and bare["reason"] == (
+        "a bare value; the best evidence [1] gives another"
+    )
+    assert attribution("The answer is: 20 minutes.", pool)["supported"]
+    # words that tie the value to its passage make it a claim about that passage
+    assert attribution("The error log is stored for 2 hours.", pool)["supported"]
+
+
+def test_a_name_of_the_question_is_no_value_of_the_kind_asked():
+    hits = chunks(("overview.md#0", "Overview", "Overview",
+                   "The Skymere S3's full model number is PW-S3-440."))  # fmt: skip
+    pool = score_evidence("What is the model number of the Skymere S3?", hits, None, LEXICAL)
+    row = attribution("The model number of the Skymere S3 is 440.", pool)
+    assert not row["supported"] and row["reason"] == "it gives no code, which the question asks for"
+    assert attribution("The model number of the Skymere S3 is PW-S3-440.", pool)["supported"]

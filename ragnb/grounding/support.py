@@ -198,6 +198,9 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
     answering_ids = {id(s) for s in answering(pool)}
     kind = _unit_kind(pool)
     floor = settings.min_answer_relevance * pool.top_score
+    # the best sentence that gives a value of the kind asked
+    leading = max((e for e in pool.sentences if e.gives_kind and e.score > 0),
+                  key=lambda e: e.score, default=None)  # fmt: skip
 
     spans = [s for s in sentences(text) if strip_markers(s.text).strip(" .")]
     cleaned = [
@@ -271,7 +274,10 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
         if unknown:
             rows.append(row | {"reason": f"name {unknown[0]} {INVENTED}"})
             continue
-        if kind and own_numbers and not gives(clean, pool.kinds):
+        # the value must be the sentence's own: "Skymere S3" restates the question, it gives
+        # no model code ("The model number of the Skymere S3 is 440." gives none)
+        claimed = _without(clean, names(pool.question))
+        if kind and own_numbers and not gives(claimed, pool.kinds):
             # "Three AA cells act as a backup." states a number, but no duration: it does not
             # answer "how long do the cells last", whatever passage holds it.
             rows.append(row | {"reason": f"it gives no {kind}, which the question asks for"})
@@ -294,10 +300,20 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
             e = best[1]
             rows.append(row | {"reason": f"[{e.number}] says it, but not about the question"})
             continue
+        if kind and own_numbers and leading and _bare(claimed, asked, pool.kinds):
+            # "The answer is: 2 hours." holds no word that ties its value to a passage: only
+            # the best evidence that gives a value of the kind asked can back it
+            held = set(numbers(f"{leading.text} {pool.sections.get(leading.number, '')}"))
+            on_question = [pair for pair in on_question
+                           if pair[1] is leading or set(own_numbers) <= held]  # fmt: skip
+            if not on_question:
+                rows.append(row | {"reason": f"a bare value; the best evidence [{leading.number}]"
+                                              " gives another"})  # fmt: skip
+                continue
         backing = [pair for pair in on_question if pair[1].number in cited]
         score, e = max(backing or on_question, key=lambda pair: pair[0])
         # a copied table row ("| Solo | 310 |") gives the value its header's unit labels
-        answered |= gives(clean, pool.kinds) or bool(
+        answered |= gives(claimed, pool.kinds) or bool(
             "|" in clean and e.gives_kind and all(n in e.near_numbers for n in own_numbers)
         )
         if backing:
@@ -318,6 +334,32 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
             if row["supported"]:
                 row |= {"supported": False, "attributed": False, "reason": reason}
     return pl.DataFrame(rows, schema=SUPPORT_SCHEMA) if rows else empty_support()
+
+
+def _bare(text: str, asked: set[str], kinds) -> bool:
+    """Whether `text` says nothing but a value of one of `kinds` and words of the question.
+
+    >>> from ragnb.grounding.kinds import asked_for
+    >>> kinds = asked_for("How long must it cool down?")
+    >>> _bare("The answer is: 2 hours.", {"cool"}, kinds)
+    True
+    >>> _bare("Leave it for 2 hours before first use.", {"cool"}, kinds)
+    False
+    """
+    for k in kinds:
+        text = k.value.sub(" ", text)
+    return set(content_words(text)) <= asked
+
+
+def _without(text: str, words: list[str]) -> str:
+    """`text` without the whole words `words`.
+
+    >>> _without("The code of the Skymere S3 is 440.", ["Skymere", "S3"])
+    'The code of the   is 440.'
+    """
+    for word in words:
+        text = re.sub(rf"(?<![\w-]){re.escape(word)}(?![\w-])", "", text)
+    return text
 
 
 def _former_only(text: str) -> set[str]:
