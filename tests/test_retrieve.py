@@ -324,3 +324,14 @@ def test_dense_index_remembers_removed_vectors_and_round_trips_its_arrays():
     assert sorted(index.search("a cat", depth=3)[1].tolist()) == sorted(before[1].tolist())
     with pytest.raises(ValueError, match="do not match"):
         DenseIndex(None).restore({**arrays, "embedded": arrays["embedded"][:2]})
+
+
+def test_a_version_number_is_one_term_bm25_can_find():
+    analyzer = Analyzer()
+    # bm25s's own pattern keeps words of two characters or more: "2.4.0" would vanish
+    assert analyzer("Firmware 2.4.0, 1,100 mAh") == ["firmwar", "2.4.0", "1,100", "mah"]
+    index = BM25Index()
+    index.add(["Firmware 2.3.0 adds a child lock.", "Firmware 2.4.0 adds a sleep timer.",
+               "Firmware 2.2.0 adds history."])  # fmt: skip
+    scores = index.scores("When did firmware 2.4.0 come out?")
+    assert scores.argmax() == 1 and scores[1] > max(scores[0], scores[2])

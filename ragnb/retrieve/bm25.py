@@ -93,16 +93,21 @@ class BM25Settings:
         return data
 
 
-# the token pattern of bm25s.tokenize, so results compare with raw bm25s
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+# the token pattern of bm25s.tokenize (words of 2+ characters), so results compare with raw
+# bm25s, except that a number with points or commas is one term: bm25s drops the parts of
+# "2.4.0" (one character each), so "firmware 2.4.0" could not find its release notes
+_TOKEN = re.compile(r"(?u)\b\d+(?:[.,]\d+)+\b|\b\w\w+\b")
 
 
 @dataclass
 class Analyzer:
-    """Text -> terms: lower case, words of 2+ characters, stop words dropped, then stemmed.
+    """Text -> terms: lower case, words of 2+ characters and dotted numbers, stop words
+    dropped, then stemmed.
 
     >>> Analyzer()("The cats are running fast")
     ['cat', 'run', 'fast']
+    >>> Analyzer()("Firmware 2.4.0 fixes 1.5 s delays")
+    ['firmwar', '2.4.0', 'fix', '1.5', 'delay']
     """
 
     stemmer: str | None = "english"
