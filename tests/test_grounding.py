@@ -547,3 +547,45 @@ def test_a_name_of_the_question_is_no_value_of_the_kind_asked():
     row = attribution("The model number of the Skymere S3 is 440.", pool)
     assert not row["supported"] and row["reason"] == "it gives no code, which the question asks for"
     assert attribution("The model number of the Skymere S3 is PW-S3-440.", pool)["supported"]
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "quote"),
+    [
+        ("How loud is it at full speed?",
+         "In sleep mode it hums at 24 dB, quiet enough for a light sleeper, while at full "
+         "speed it reaches 49 dB.",
+         "\u2026 at full speed it reaches 49 dB [1]"),
+        ("How loud is it in sleep mode?",
+         "In sleep mode it hums at 24 dB, quiet enough for a light sleeper, while at full "
+         "speed it reaches 49 dB.",
+         "In sleep mode it hums at 24 dB, quiet enough for a light sleeper [1]"),
+        # a range is one value; ", and" ends the clause
+        ("What is the highest pack temperature at which it will still charge?",
+         "It charges only when the pack is between 0 °C and 40 °C, and it can supply power "
+         "between -10 °C and 45 °C.",
+         "It charges only when the pack is between 0 °C and 40 °C [1]"),
+        # a bare "and" is no clause end: the condition and its result stay together
+        ("How much extra warranty does registering give?",
+         "Register the light within 90 days of purchase and we add 12 months to the warranty.",
+         "Register the light within 90 days of purchase and we add 12 months to the warranty. [1]"),
+    ],
+)  # fmt: skip
+def test_a_quote_is_narrowed_to_the_clause_that_answers(question, text, quote):
+    hits = chunks(("a.md#0", "A", "A > Specs", text))
+    answer, support = extract(score_evidence(question, hits, None, LEXICAL))
+    assert answer == quote
+    (row,) = support.rows(named=True)
+    assert text[row["start"] : row["end"]] == row["evidence"]  # the span the reader sees marked
+    assert answer.removeprefix("\u2026 ").startswith(row["evidence"].rstrip("."))
+
+
+def test_a_clause_about_the_look_alike_is_never_the_quote():
+    hits = chunks(
+        ("faq.md#0", "FAQ", "FAQ > Use",
+         "A cool box drawing 50 W runs for about 8 hours on the Cairn Scout, and about 17 "
+         "hours on the Cairn Summit."),
+    )  # fmt: skip
+    pool = score_evidence("How long does a 50 W cool box run on the Cairn Summit?", hits, None,
+                          LEXICAL)  # fmt: skip
+    assert extract(pool)[0] == "\u2026 about 17 hours on the Cairn Summit [1]"

@@ -115,3 +115,15 @@ def test_a_size_reference_picks_the_product_the_documents_call_smaller():
     assert pool.question == "What is the price of the smaller Ripple Solo purifier?"
     assert pool.best().text == "| Price | 94 euros |"
     assert attribute("It costs 189 euros.", pool)["supported"].to_list() == [False]
+
+
+def test_the_family_names_look_alikes_the_passages_call_by_one_word():
+    hits = LOOKALIKES[2:].with_columns(
+        LOOKALIKES["text"][2:].str.replace("Both purifiers", "The Crew and the Solo")
+    )  # the FAQ alone: "the Crew", never "Ripple Crew"
+    names = catalogue([*LOOKALIKES["title"], *LOOKALIKES["text"]])
+    as_passages = score_evidence("Does the Ripple Solo come with a cable?", hits, None, LEXICAL)
+    with_family = score_evidence(
+        "Does the Ripple Solo come with a cable?", hits, None, LEXICAL, names_in=names
+    )
+    assert as_passages.siblings == {} and with_family.siblings == {"solo": frozenset({"crew"})}

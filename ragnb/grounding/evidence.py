@@ -224,7 +224,7 @@ def score_evidence(
     near_numbers = _near_numbers(found, leads, sections)
     weights = idf(words)
     asked = content_words(question)
-    siblings = _siblings(question, [*texts.values(), *titles])
+    siblings = _siblings(question, [*texts.values(), *titles], names_in)
     # what the question names: its names, and its numbers ("firmware 2.4.0" names a release
     # the way "Ripple Solo" names a product; the release's notes sit under its title)
     named = {w for n in names(question) for w in content_words(n)} | set(numbers(question))
@@ -362,15 +362,19 @@ def _leads(found) -> list[int | None]:
     return out
 
 
-def _siblings(question: str, texts: list[str]) -> dict[str, frozenset[str]]:
-    """For each name the question asks about that has look-alikes in `texts`: its content word
-    -> the content words of the look-alikes. A look-alike is a capitalised word that follows
-    the same first name ("Ripple Solo" asked, "Ripple Crew" found: {"solo": {"crew"}}).
+def _siblings(
+    question: str, texts: list[str], names_in: Catalogue | None = None
+) -> dict[str, frozenset[str]]:
+    """For each name the question asks about that has look-alikes in `texts` or in its family
+    of `names_in`: its content word -> the content words of the look-alikes. A look-alike is a
+    capitalised word that follows the same first name ("Ripple Solo" asked, "Ripple Crew"
+    found: {"solo": {"crew"}}); the family holds the look-alikes the passages call "the Crew".
 
     >>> _siblings("How heavy is the Ripple Solo?", ["The Ripple Crew and Ripple Solo float."])
     {'solo': frozenset({'crew'})}
     """
     out: dict[str, frozenset[str]] = {}
+    family = names_in.families if names_in is not None else {}
     for first, name in re.findall(r"\b([A-Z][\w-]*)\s+([A-Z0-9][\w-]*)", question):
         words = content_words(name)
         if not words or first.lower() in STOPWORDS:
@@ -382,6 +386,8 @@ def _siblings(question: str, texts: list[str]) -> dict[str, frozenset[str]]:
             for w in content_words(other)
             if other != name
         }
+        if name in family.get(first, ()):
+            found |= {w for other in family[first] if other != name for w in content_words(other)}
         found -= {words[-1]}
         if found:
             out[words[-1]] = frozenset(found)
