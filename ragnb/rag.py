@@ -185,7 +185,11 @@ class RAG:
             use_retrieval: False for the closed-book answer (no kb needed).
             stream: True returns an :class:`AnswerStream` instead of an :class:`Answer`.
             context: "evidence" (the best sentences of the chunks, with neighbours, under their
-                passage numbers) or "passages" (the chunks whole).
+                passage numbers) or "passages" (the chunks whole). Either way the model, the
+                evidence scores and the checks read the question with the full name of a
+                product it calls "the Studio" or "the smaller grinder", as the documents name
+                it (``ragnb.grounding.resolve``; ``answer.prompt`` shows it); ``answer.question``
+                keeps the words typed.
             abstain: "auto" replaces an answer the passages do not support (or a question they
                 hardly touch) by "The documents do not say"; "never" keeps every answer (its
                 sentences are still checked and flagged in ``answer.support``).
@@ -288,7 +292,7 @@ class RAG:
         else:
             backend = self.backend
             fitted = fit_prompt(
-                question,
+                pool.question if pool is not None else question,  # "the Studio" in full
                 passages,
                 format_chat=backend.format_chat,
                 count_tokens=backend.count_tokens,

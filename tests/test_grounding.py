@@ -402,6 +402,14 @@ def test_an_unverified_answer_over_strong_evidence_shows_the_documents_sentence(
 
 
 @pytest.mark.slow
+def test_the_model_reads_the_question_with_the_full_name_it_refers_to(rag):
+    answer = rag.ask("How long do the S3's batteries last?", max_tokens=1, abstain="never")
+    # the manual names the Skymere S3 and the Skymere Harbor: "the S3" is the Skymere S3
+    assert "Question: How long do the Skymere S3's batteries last?" in answer.prompt
+    assert answer.question == "How long do the S3's batteries last?"  # as the user typed it
+
+
+@pytest.mark.slow
 def test_a_stream_is_verified_when_it_ends(rag):
     stream = rag.ask("How long does the Mast keep running in complete darkness?", stream=True)
     text = "".join(chunk.text for chunk in stream)
