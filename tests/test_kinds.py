@@ -163,3 +163,22 @@ def test_a_quote_that_gives_no_value_of_the_kind_asked_is_flagged_as_the_closest
     text, rows = extract(pool)
     assert text and rows["supported"].to_list() == [False]
     assert rows["reason"][0] == f"{CLOSEST} (it gives no price)"
+
+
+def test_a_value_of_the_kind_asked_answers_the_words_that_ask_for_it():
+    hits = pl.DataFrame(
+        {
+            "chunk_id": ["scout.md#0", "scout.md#1"],
+            "title": ["Scout", "Scout"],
+            "heading": ["Scout", "Scout"],
+            "text": ["The Scout launched at 449 euros.", "The Scout launched in a grey box."],
+        }
+    )
+    pool = score_evidence("How much did the Scout cost at launch?", hits, None, LEXICAL)
+    priced, boxed = pool.sentences
+    # "cost" asks for a price: "449 euros" answers it in other words; the box gives none
+    default = max(pool.weights.values())
+    weight = {w: pool.weights.get(w, default) for w in ("much", "scout", "cost", "launch")}
+    share = (weight["scout"] + weight["cost"] + weight["launch"]) / sum(weight.values())
+    assert priced.lexical == pytest.approx(share)
+    assert boxed.lexical == pytest.approx(share - weight["cost"] / sum(weight.values()))

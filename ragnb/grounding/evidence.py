@@ -9,9 +9,11 @@ Each sentence gets ``score = (wd * cosine + wl * lexical) / (wd + wl)``: ``cosin
 question's and the sentence's embeddings (the knowledge base's own embedder; skipped when it has
 none; the question is embedded without its names, which decide what a sentence is *about*, not
 whether it answers), ``lexical`` the idf-weighted share of the question's content words found in
-the sentence (a name asked about counts where the sentence's scope holds it; words of the chunk's
-heading, and of what introduces a list item or table row, count half: "It lasts 19 days" under
-"Power > The console"). Table header and rule rows, code, and headings without a value score 0.
+the sentence (a name asked about counts where the sentence's scope holds it; a word that asks
+for the kind of value, "cost" or "how long", counts where the sentence gives such a value;
+words of the chunk's heading, and of what introduces a list item or table row, count half: "It
+lasts 19 days" under "Power > The console"). Table header and rule rows, code, and headings
+without a value score 0.
 
 Two checks then scale that score, each by a weight of :class:`GroundingSettings`:
 
@@ -236,6 +238,10 @@ def score_evidence(
             for i in range(len(found))
         ]
     kinds = asked_for(question)
+    # the words that ask for the kind ("cost", "how long", "what date"): a sentence that gives
+    # a value of that kind ("449 euros") answers them in other words
+    kind_words = {w for k in kinds for m in k.question.finditer(question)
+                  for w in content_words(m.group(0))}  # fmt: skip
     unknown = ()
     if mentions is not None:
         unknown = tuple(
@@ -260,7 +266,11 @@ def score_evidence(
                 # a name asked about counts where the sentence is about it (its scope): "It
                 # weighs 310 g" in the Solo's table answers for the Solo as much as a sentence
                 # that repeats the name
-                if word in words[i] or (word in named and word in scopes[i]):
+                if (
+                    word in words[i]
+                    or (word in named and word in scopes[i])
+                    or (word in kind_words and gives_kind)
+                ):
                     lexical += weight
                 elif word in context:
                     lexical += weight / 2

@@ -227,6 +227,8 @@ def asked_for(question: str) -> tuple[Kind, ...]:
     ['duration', 'length']
     >>> [k.name for k in asked_for("How many charge cycles does the battery last?")]
     ['cycles']
+    >>> [k.name for k in asked_for("How many beans fit in the hopper?")]
+    ['beans']
     >>> [k.name for k in asked_for("Which error code means the filter is blocked?")]
     ['number']
     >>> asked_for("Who founded Brightwater Gear?")
@@ -235,6 +237,9 @@ def asked_for(question: str) -> tuple[Kind, ...]:
     if _YES_NO.match(question):  # "Does the warranty cover ...?" asks for no value
         return ()
     counted = _counted(question)
+    # the counted noun is the plural one: "how many beans fit" counts beans, not "fit"
+    plural = [i for i, w in enumerate(counted) if len(w) > 3 and w.lower().endswith("s")]
+    counted = counted[: plural[-1] + 1] if plural else counted
     if counted:
         # "how many hours": a duration, not a count of hours; "how many square metres" an area
         for tail in (" ".join(counted[-2:]), counted[-1]):
