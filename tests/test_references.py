@@ -17,7 +17,7 @@ from ragnb.grounding import (
     score_evidence,
 )
 from ragnb.kb import KnowledgeBase
-from tests.test_grounding import LOOKALIKES
+from tests.test_grounding import LOOKALIKES, chunks
 
 LEXICAL = GroundingSettings(dense_weight=0.0, lexical_weight=1.0)
 QUERN = Catalogue(
@@ -127,3 +127,12 @@ def test_the_family_names_look_alikes_the_passages_call_by_one_word():
         "Does the Ripple Solo come with a cable?", hits, None, LEXICAL, names_in=names
     )
     assert as_passages.siblings == {} and with_family.siblings == {"solo": frozenset({"crew"})}
+
+
+def test_an_apps_name_is_no_look_alike():
+    texts = ["The Wren Compact pairs with the Corrin Home app.", "Corrin Air makes the Wren Tower."]
+    assert catalogue(texts).families == {"Wren": ("Compact", "Tower")}  # not Corrin {Air, Home}
+    hits = chunks(("faq.md#0", "FAQ", "FAQ > Support",
+                   "Updates come through the Corrin Home app. The line opens at 08:30."))  # fmt: skip
+    pool = score_evidence("When does the Corrin Air phone line open?", hits, None, LEXICAL)
+    assert pool.siblings == {} and not any(s.look_alike for s in pool.sentences)

@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from ragnb.grounding.kinds import Kind, asked_for, gives
-from ragnb.grounding.references import Catalogue, resolve
+from ragnb.grounding.kinds import CODE, Kind, asked_for, gives
+from ragnb.grounding.references import Catalogue, pairs, resolve
 from ragnb.grounding.sentences import Span, sentences
 from ragnb.grounding.settings import GroundingSettings
 from ragnb.grounding.text import STOPWORDS, content_words, idf, names, numbers
@@ -239,8 +239,9 @@ def score_evidence(
         ]
     kinds = asked_for(question)
     # the words that ask for the kind ("cost", "how long", "what date"): a sentence that gives
-    # a value of that kind ("449 euros") answers them in other words
-    kind_words = {w for k in kinds for m in k.question.finditer(question)
+    # a value of that kind ("449 euros") answers them in other words. Not "model number": any
+    # token of letters and digits looks like a code ("PM2.5")
+    kind_words = {w for k in kinds if k is not CODE for m in k.question.finditer(question)
                   for w in content_words(m.group(0))}  # fmt: skip
     unknown = ()
     if mentions is not None:
@@ -378,24 +379,23 @@ def _siblings(
     """For each name the question asks about that has look-alikes in `texts` or in its family
     of `names_in`: its content word -> the content words of the look-alikes. A look-alike is a
     capitalised word that follows the same first name ("Ripple Solo" asked, "Ripple Crew"
-    found: {"solo": {"crew"}}); the family holds the look-alikes the passages call "the Crew".
+    found: {"solo": {"crew"}}), not an app's ("the Ripple Companion app", see
+    :func:`references.pairs`); the family holds the look-alikes the passages call "the Crew".
 
     >>> _siblings("How heavy is the Ripple Solo?", ["The Ripple Crew and Ripple Solo float."])
     {'solo': frozenset({'crew'})}
     """
     out: dict[str, frozenset[str]] = {}
     family = names_in.families if names_in is not None else {}
+    named_pairs = pairs(texts)
     for first, name in re.findall(r"\b([A-Z][\w-]*)\s+([A-Z0-9][\w-]*)", question):
         words = content_words(name)
         if not words or first.lower() in STOPWORDS:
             continue
         found = {
-            w
-            for text in texts
-            for other in re.findall(rf"\b{re.escape(first)}\s+([A-Z0-9][\w-]*)", text)
+            w for f, other in named_pairs if f == first and other != name
             for w in content_words(other)
-            if other != name
-        }
+        }  # fmt: skip
         if name in family.get(first, ()):
             found |= {w for other in family[first] if other != name for w in content_words(other)}
         found -= {words[-1]}

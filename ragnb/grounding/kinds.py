@@ -25,7 +25,7 @@ from functools import cached_property, lru_cache
 
 from ragnb.grounding.text import NUMBER_WORDS, content_words
 
-__all__ = ["ANY_NUMBER", "Kind", "asked_for", "gives"]
+__all__ = ["ANY_NUMBER", "CODE", "Kind", "asked_for", "gives"]
 
 # A number as documents write it: "2.5", "1,100", "-38", "two", "2-3", "2 to 3".
 _NUM = rf"(?:[-\u2212]?\d+(?:[.,]\d+)*|{'|'.join(NUMBER_WORDS)})"

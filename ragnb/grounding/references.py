@@ -15,7 +15,8 @@ what the documents themselves say:
     # "How loud is the smaller Quern Compact grinder?"
 
 A family is a capitalised first name followed, somewhere in the documents, by at least two
-different capitalised second names ("Quern Compact", "Quern Studio"). A size comes from a
+different capitalised second names ("Quern Compact", "Quern Studio"); the name of an app or a
+program ("the Corrin Home app") belongs to none. A size comes from a
 sentence that says so ("The Quern Compact is the smaller electric grinder ..."); in a family of
 two, the other member gets the other size. A question is left as it is when what it refers to
 is not one product: a comparison of both, a second name two families share, a size nobody
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 
 from ragnb.grounding.text import STOPWORDS, content_words
 
-__all__ = ["Catalogue", "catalogue", "catalogue_of", "resolve"]
+__all__ = ["Catalogue", "catalogue", "catalogue_of", "pairs", "resolve"]
 
 # Words that refer to a product by its size; a product is "small" or "large".
 _SIZES = {
@@ -47,6 +48,9 @@ _PRODUCT_NOUNS = frozenset(
 _PART = r"[A-Z][\w-]*"
 _PAIR = re.compile(rf"(?=\b({_PART})[ \t]+({_PART}|[A-Z]*\d+[A-Z][\w-]*)\b)")
 _WORD = re.compile(r"[\w'\u2019-]+")
+# What follows the name of a piece of software: "the Corrin Home app" is no look-alike of the
+# Corrin Air purifier, nor "the Skymere Harbor app" of the Skymere S3.
+_SOFTWARE = re.compile(r"\s+(?:apps?|application|program|software|service|website|portal)\b", re.I)
 _catalogues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # kb -> (chunks, Catalogue)
 
 
@@ -65,6 +69,27 @@ class Catalogue:
     nouns: frozenset[str] = frozenset()
 
 
+def pairs(texts: Iterable[str]) -> list[tuple[str, str]]:
+    """The two-word names in `texts` ("Quern Compact"), each once, in order of first sight;
+    none that starts or ends with a stop word, and none of software ("Corrin Home app").
+
+    >>> pairs(["The Wren Compact syncs with the Corrin Home app.", "Corrin Home lists it."])
+    [('Wren', 'Compact')]
+    """
+    found: dict[tuple[str, str], None] = {}
+    software = set()
+    for text in texts:
+        for match in _PAIR.finditer(text):
+            first, second = match.group(1), match.group(2)
+            if first.lower() in STOPWORDS or second.lower() in STOPWORDS:
+                continue
+            pair = (first, second.removesuffix("'s"))
+            found[pair] = None
+            if _SOFTWARE.match(text, match.start(2) + len(second)):
+                software.add(pair)
+    return [pair for pair in found if pair not in software]
+
+
 def catalogue(texts: Iterable[str]) -> Catalogue:
     """The families of product names in `texts` and the sizes the texts give them.
 
@@ -74,12 +99,8 @@ def catalogue(texts: Iterable[str]) -> Catalogue:
     """
     texts = [t for t in texts if t]
     seconds: dict[str, dict[str, None]] = {}
-    for text in texts:
-        for match in _PAIR.finditer(text):
-            first, second = match.group(1), match.group(2).removesuffix("'s")
-            if first.lower() in STOPWORDS or second.lower() in STOPWORDS:
-                continue
-            seconds.setdefault(first, {})[second] = None
+    for first, second in pairs(texts):
+        seconds.setdefault(first, {})[second] = None
     families = {f: tuple(sorted(s)) for f, s in seconds.items() if len(s) >= 2}
     sizes: dict[str, str] = {}
     nouns: set[str] = set()
