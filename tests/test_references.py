@@ -132,7 +132,7 @@ def test_the_family_names_look_alikes_the_passages_call_by_one_word():
 def test_an_apps_name_is_no_look_alike():
     texts = ["The Wren Compact pairs with the Corrin Home app.", "Corrin Air makes the Wren Tower."]
     assert catalogue(texts).families == {"Wren": ("Compact", "Tower")}  # not Corrin {Air, Home}
-    hits = chunks(("faq.md#0", "FAQ", "FAQ > Support",
-                   "Updates come through the Corrin Home app. The line opens at 08:30."))  # fmt: skip
+    text = "Updates come through the Corrin Home app. The line opens at 08:30."
+    hits = chunks(("faq.md#0", "FAQ", "FAQ > Support", text))
     pool = score_evidence("When does the Corrin Air phone line open?", hits, None, LEXICAL)
     assert pool.siblings == {} and not any(s.look_alike for s in pool.sentences)
