@@ -402,11 +402,13 @@ def test_an_unverified_answer_over_strong_evidence_shows_the_documents_sentence(
 
 
 @pytest.mark.slow
-def test_the_model_reads_the_question_with_the_full_name_it_refers_to(rag):
-    answer = rag.ask("How long do the S3's batteries last?", max_tokens=1, abstain="never")
-    # the manual names the Skymere S3 and the Skymere Harbor: "the S3" is the Skymere S3
-    assert "Question: How long do the Skymere S3's batteries last?" in answer.prompt
-    assert answer.question == "How long do the S3's batteries last?"  # as the user typed it
+def test_the_model_reads_the_question_with_the_full_name_it_refers_to():
+    kb = KnowledgeBase(embedder=None, disk_cache=False).add(datasets.docs_dir("brindle"))
+    rag = RAG(kb, model="smollm2-135m", backend="llamacpp")
+    answer = rag.ask("How heavy is the Studio's hopper?", max_tokens=1, abstain="never")
+    # the documents name a Quern Compact and a Quern Studio: "the Studio" is the Quern Studio
+    assert "Question: How heavy is the Quern Studio's hopper?" in answer.prompt
+    assert answer.question == "How heavy is the Studio's hopper?"  # as the user typed it
 
 
 @pytest.mark.slow
