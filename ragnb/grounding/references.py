@@ -16,11 +16,10 @@ what the documents themselves say:
 
 A family is a capitalised first name followed, somewhere in the documents, by at least two
 different capitalised second names ("Quern Compact", "Quern Studio"); the name of an app or a
-program ("the Corrin Home app") belongs to none. A size comes from a
-sentence that says so ("The Quern Compact is the smaller electric grinder ..."); in a family of
-two, the other member gets the other size. A question is left as it is when what it refers to
-is not one product: a comparison of both, a second name two families share, a size nobody
-stated.
+program ("the Corrin Home app") belongs to none. A size comes from a sentence that says so
+("The Quern Compact is the smaller electric grinder ..."); in a family of two, the other member
+gets the other size. A question is left as it is when what it refers to is not one product: a
+comparison of both, a second name two families share, a size nobody stated.
 """
 
 from __future__ import annotations
