@@ -5,7 +5,8 @@ For every answer sentence, every sentence of the passages the model was shown is
     score     = (wd * cosine + wl * coverage) / (wd + wl)
     coverage  = idf-weighted share of the answer sentence's content words found in the candidate
                 (words of the passage's heading count half)
-    eligible  = every number of the answer sentence is in the candidate or its neighbours, and
+    eligible  = every number of the answer sentence is in the candidate or its neighbours (a
+                table row's: its header row, not the rows beside it), and
                 every name is in its scope: them, its table's header row, the passage's title
                 and heading (near the evidence chosen for the question, the question's own
                 names and numbers are given: the answer restates them, it does not claim them);
@@ -23,9 +24,11 @@ a unit (``require_kind``), a sentence that states a number but no value of that 
 something else ("Three AA cells act as a backup." for "how long do the cells last?"), and an
 answer none of whose supported sentences gives a value of that kind answers nothing ("The
 compressor pauses before it may restart." for "how long does it pause?"): its sentences are
-not supported either. A
-sentence that only restates the question ("Every alert plays a chime." for "What is the chime
-every alert plays called?") is no answer either. One row per sentence lands in
+not supported either; a bare value ("The answer is: 2 hours.") is backed only by the best
+evidence sentence that gives a value of that kind, and the question's own names are no value
+("the Skymere S3 is 440" gives no model code). A sentence that only restates the question
+("Every alert plays a chime." for "What is the chime every alert plays called?") is no answer
+either. One row per sentence lands in
 ``answer.support`` (see SUPPORT_SCHEMA); a sketch with a 52-hour Mast in passage 2:
 
     "The Mast runs for 52 hours [2]."  -> supported by [2], cited [2]
@@ -543,11 +546,12 @@ def off_topic(pool: EvidencePool) -> list[str]:
 
 
 def extract(pool: EvidencePool) -> tuple[str, pl.DataFrame]:
-    """The extractive answer: the best evidence sentence and its citation, and its support row
-    (an empty text when the passages hold no sentence). The row is supported when the sentence
-    scores at least ``min_quote_score`` and, when the question asks for a value with a unit
-    (``require_kind``), gives one; else the sentence is still the documents' closest one,
-    flagged: it may answer another question than the one asked."""
+    """The extractive answer: the best evidence sentence (or the clause of it that answers, see
+    :func:`_clause`) and its citation, and its support row (an empty text when the passages
+    hold no sentence). The row is supported when the sentence scores at least
+    ``min_quote_score`` and, when the question asks for a value with a unit (``require_kind``),
+    gives one; else the sentence is still the documents' closest one, flagged: it may answer
+    another question than the one asked."""
     best = chosen(pool)
     if not best:
         return "", empty_support()
