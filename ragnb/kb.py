@@ -45,7 +45,7 @@ from ragnb.corpus.sources import (
     unique_ids,
 )
 from ragnb.errors import EmptyIndexError, InputError, check_unicode
-from ragnb.retrieve.bm25 import BM25Index, BM25Settings
+from ragnb.retrieve.bm25 import ANALYZER_VERSION, BM25Index, BM25Settings
 from ragnb.retrieve.dense import DenseIndex, text_key
 from ragnb.retrieve.embedders import Embedder, MiniLMEmbedder
 from ragnb.retrieve.fuse import alone, convex, rrf
@@ -511,9 +511,12 @@ class KnowledgeBase:
         if tuple(chunks.columns[: len(CHUNK_COLUMNS)]) != CHUNK_COLUMNS:
             raise ValueError("chunks.parquet does not have the chunk columns")
         n = chunks.height
-        self._bm25.restore(saved.bm25_vocab, saved.bm25_arrays)
-        if len(self._bm25) != n:
-            raise ValueError("BM25 arrays do not match the chunk rows")
+        # a save from a ragnb whose analyzer split words differently: its terms are read again
+        retokenize = saved.manifest.get("bm25_analyzer", 1) != ANALYZER_VERSION
+        if not retokenize:
+            self._bm25.restore(saved.bm25_vocab, saved.bm25_arrays)
+            if len(self._bm25) != n:
+                raise ValueError("BM25 arrays do not match the chunk rows")
         self._dense.restore(saved.dense_arrays, name)
         if len(self._dense) != n or saved.title_indexed.shape != (n,):
             raise ValueError("text_keys.npy / title_indexed.npy do not match the chunk rows")
@@ -530,6 +533,9 @@ class KnowledgeBase:
                 f"(first: row {bad[0]}, {chunks['chunk_id'][int(bad[0])]!r}): rows were "
                 "reordered or edited"
             )
+        if retokenize:
+            self._bm25.add(texts)
+            return
         # term ids of a spread of rows, tokenized again: a swapped BM25 array shows here
         for row in np.unique(np.linspace(0, n - 1, min(n, 64)).astype(int)) if n else []:
             if self._bm25.term_ids(texts[row]) != self._bm25.rows[row].tolist():

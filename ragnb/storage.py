@@ -1,6 +1,7 @@
 """The folder a knowledge base is saved to, written atomically and read back without pickle.
 
-    manifest.json        format, version, chunking, BM25 settings, embedder, counts (written last)
+    manifest.json        format, version, chunking, BM25 settings and analyzer version, embedder,
+                         counts (written last)
     chunks.parquet       the chunks frame (chunk columns, then metadata)
     bm25_*.npy           BM25Index.arrays(): term ids, row offsets, the bm25s score matrix
     bm25_vocab.json      term -> id
@@ -31,6 +32,7 @@ import polars as pl
 from ragnb import _atomic
 from ragnb.corpus.loaders import LoaderWarning
 from ragnb.errors import InputError
+from ragnb.retrieve.bm25 import ANALYZER_VERSION
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Saved", "locate", "read", "save", "write"]
 
@@ -140,6 +142,7 @@ def write(
         "saved": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "chunking": {"size": chunking.size, "overlap": chunking.overlap},
         "bm25": bm25.settings.to_json(),
+        "bm25_analyzer": ANALYZER_VERSION,
         "bm25_arrays": sorted(arrays),
         "embedder": None
         if dense.name is None
@@ -278,6 +281,7 @@ def _check_manifest(manifest: object) -> None:
     need(isinstance(chunking, dict), "chunking is not an object")
     need(count(chunking.get("size")) and count(chunking.get("overlap")), "bad chunking sizes")
     need(isinstance(manifest.get("bm25"), dict), "bm25 is not an object")
+    need(count(manifest.get("bm25_analyzer", 1)), "bm25_analyzer is not a version number")
     arrays = manifest.get("bm25_arrays")
     need(
         isinstance(arrays, list) and all(a in BM25_ARRAYS for a in arrays),

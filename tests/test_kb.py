@@ -450,6 +450,31 @@ def test_save_load_round_trip(tmp_path):
     assert no_embedder.search("descale", mode="bm25")["chunk_id"][0] == before["chunk_id"][0]
 
 
+def test_a_save_from_an_older_bm25_analyzer_is_tokenized_again_on_load(tmp_path, monkeypatch):
+    import ragnb.retrieve.bm25 as bm25
+
+    notes = {"2.3.0.md": "Firmware 2.3.0 adds a child lock.",
+             "2.4.0.md": "Firmware 2.4.0 adds a night dimmer."}  # fmt: skip
+    # as the ragnb before the analyzer kept "2.4.0" whole saved it: bm25s's pattern, no version
+    monkeypatch.setattr(bm25, "_TOKEN", re.compile(r"(?u)\b\w\w+\b"))
+    old = KnowledgeBase(embedder=None, disk_cache=False)
+    for name, text in notes.items():
+        old.add(text, id=name)
+    target = old.save(tmp_path / "kb")
+    manifest = json.loads((target / "manifest.json").read_text())
+    del manifest["bm25_analyzer"]
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.undo()
+
+    back = KnowledgeBase.load(target)  # the old term ids no longer match: read again, not refused
+    assert back.chunks.equals(old.chunks)
+    assert back.search("firmware 2.4.0", mode="bm25", k=1)["doc_id"][0] == "2.4.0.md"
+    assert (
+        json.loads((back.save(tmp_path / "new") / "manifest.json").read_text())["bm25_analyzer"]
+        == bm25.ANALYZER_VERSION
+    )
+
+
 def test_load_keeps_working_incrementally(tmp_path):
     kb = KnowledgeBase(embedder=None).add(FAQ, text="body", id="doc_id")
     kb.save(tmp_path / "kb")

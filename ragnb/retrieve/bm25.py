@@ -97,6 +97,9 @@ class BM25Settings:
 # bm25s, except that a number with points or commas is one term: bm25s drops the parts of
 # "2.4.0" (one character each), so "firmware 2.4.0" could not find its release notes
 _TOKEN = re.compile(r"(?u)\b\d+(?:[.,]\d+)+\b|\b\w\w+\b")
+# Saved with a knowledge base: a save made with another version is tokenized again on load.
+# 1: bm25s's pattern; 2: numbers with points or commas are one term (2026-12, round 6).
+ANALYZER_VERSION = 2
 
 
 @dataclass
