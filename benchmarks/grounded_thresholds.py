@@ -1,6 +1,6 @@
 """How the abstention thresholds were chosen: on the development corpora only
-(``datasets.DEVELOPMENT``: Skymere, Larkspur, Fenwick, Tamsin, Pellam, Corrin), never on the
-reported ones (``datasets.REPORT``: Brightwater, Ostara, Brindle).
+(``datasets.DEVELOPMENT``: Skymere, Larkspur, Fenwick, Tamsin, Pellam, Corrin, Brindle), never
+on the reported ones (``datasets.REPORT``: Brightwater, Ostara, Harrowby, Selwick).
 
     python benchmarks/grounded_thresholds.py --models smollm2-135m gemma3-270m
 
@@ -17,7 +17,9 @@ never seen); ties go to the stricter point (higher thresholds). (A first run cap
 abstention at 10%; the cap was raised towards the issue's limit after seeing that run, on these
 development corpora only.) Rounds 3 and 4 ran on Skymere and Larkspur alone; round 5 on all six
 development corpora, after Pellam and Corrin's first report run showed most of their false
-abstentions under ``min_evidence``.
+abstentions under ``min_evidence``; round 6 on seven (Brindle joined), after a word that asks
+for the kind of value ("cost") began to count where a sentence gives one, which moved every
+evidence score (0.38 and 0.42 joined the grid).
 
 Writes benchmarks/results/grounded_thresholds.json.
 """
@@ -41,7 +43,7 @@ from benchmarks.grounded_answers import load_corpus  # noqa: E402
 from ragnb.datasets import DEVELOPMENT  # noqa: E402
 
 GRID = {
-    "min_evidence": [0.25, 0.3, 0.33, 0.36, 0.4, 0.45],
+    "min_evidence": [0.25, 0.3, 0.33, 0.36, 0.38, 0.4, 0.42, 0.45],
     "min_evidence_off_topic": [0.0, 0.45, 0.55],  # 0: no off-topic rule
     "support_threshold": [0.5, 0.6],
     "min_answer_relevance": [0.6, 0.8, 0.95],
