@@ -6,7 +6,8 @@ ragnb was tuned on: its answerable questions, then its absent ones up to forty. 
 (the default: 37 + 3) was labelled in round 3; Fenwick (36 + 4, ``--corpus fenwick``) after
 the answer-kind rules, on answers nobody had seen, and again after the quote bar; Tamsin
 (36 + 4) once, on round 4's final defaults; in round 5 Pellam (its first report run) and
-Brindle (the final defaults), each by its own labeller under the strict rule.
+Brindle (the final defaults), and in round 6 Harrowby and Selwick (the final defaults, corpora
+written that round), each by its own labeller under the strict rule.
 
     nice -n 5 .venv/bin/python benchmarks/label_support.py generate [--corpus NAME]
         -> benchmarks/results/support_answers[_NAME].jsonl  (one answer a line, with support)
@@ -28,7 +29,8 @@ sentences that do not match it. Two rules have been used:
   (The Brightwater labeller read it more strictly for two quotes, bw01 and bw17.)
 - strict (support_labels_fenwick_v1_strict.jsonl, support_labels_fenwick_strict.jsonl,
   support_labels_tamsin_strict.jsonl, support_labels_pellam_strict.jsonl,
-  support_labels_brindle_strict.jsonl; each by its own labeller): the same, and the sentence,
+  support_labels_brindle_strict.jsonl, support_labels_harrowby_strict.jsonl,
+  support_labels_selwick_strict.jsonl; each by its own labeller): the same, and the sentence,
   read as an answer to the question, must be about what was asked (the same product, not its
   look-alike; the same attribute): a faithful quote of the mowing time shown as the answer to
   "how long does it take to charge" is unsupported. This is what a reader of the answer relies
