@@ -361,7 +361,7 @@ def test_an_absent_question_is_answered_with_the_documents_do_not_say(rag):
     kept = rag.ask("How much does the Skymere S3 cost?", abstain="never")
     assert not kept.abstained and kept.text == kept.raw_text == answer.raw_text
     assert kept.support.height >= 1  # still checked, sentence by sentence
-    assert "(no passage mentions much or cost)" in answer.text  # the reason, in words
+    assert "(no passage mentions cost)" in answer.text  # the reason, in words
     weak = rag.ask(
         "How much does the Skymere S3 cost?",
         grounding=GroundingSettings(min_evidence_off_topic=0.0),

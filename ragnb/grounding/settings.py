@@ -26,11 +26,11 @@ Corrin and Brindle, reported on once in round 5, are development corpora since):
   kind of value began to count where a sentence gives one, which raised every evidence score;
   round 5 chose 0.36 with the off-topic bar off on six corpora: 65.8%, 80.8%, 11.8%; rounds 3
   and 4 the same point on Skymere and Larkspur alone: then 79%, 71%, 9% in round 3, and 79%,
-  79%, 10% after the answer kinds of round 4 raised the absent abstentions). A first version of ``require_names``
-  (names missing from the evidence shown, not from the whole knowledge base) moved the choice
-  to 0.3 with the off-topic bar at 0.55, but it abstained on "the factory reset code of the
-  Skymere S3" because no reset passage repeats the product's name; the knowledge-base version
-  brings the choice back here. Until round 5 the off-topic bar cost more answerable questions
+  79%, 10% after the answer kinds of round 4 raised the absent abstentions). A first version
+  of ``require_names`` (names missing from the evidence shown, not from the whole knowledge
+  base) moved the choice to 0.3 with the off-topic bar at 0.55, but it abstained on "the
+  factory reset code of the Skymere S3" because no reset passage repeats the product's name;
+  the knowledge-base version brought the choice back. Until round 5 the off-topic bar cost more answerable questions
   (paraphrased: "cost" where the text says "retail price") than it saved absent ones; once
   "cost" counts where a sentence gives a price, it pays. (The grid also tried a
   ``min_quote`` bar for abstaining instead of quoting; 0, no bar, won everywhere, so it is not

@@ -120,6 +120,8 @@ _FORMER = re.compile(
 # A question about a former value: "what was the previous timeout?" ("before" is too common:
 # "how long does it wait before it stops?")
 _ASKS_FORMER = re.compile(r"\b(?:previous(?:ly)?|former(?:ly)?|earlier|old|used\s+to)\b", re.I)
+# The words of "how much", "how many": they ask, they name nothing a passage could mention.
+_QUANTITY_WORDS = frozenset({"much", "many"})
 # Where a clause of a quoted sentence ends (see _clause).
 _CLAUSE_END = re.compile(
     r"(?-i:(?<=[a-z0-9)][.!?])\s+(?=[A-Z]))|\s*;\s*|,\s+(?:and|but|while|whereas|instead\s+of)\s+"
@@ -488,7 +490,9 @@ def weak_evidence(pool: EvidencePool) -> str | None:
     settings = pool.settings
     asked = off_topic(pool) if pool.top_score < settings.min_evidence_off_topic else []
     if asked:
-        return f"no passage mentions {' or '.join(asked)}"
+        # "how much" asks, it names nothing: "no passage mentions cost"
+        said = [w for w in asked if w.lower() not in _QUANTITY_WORDS] or asked
+        return f"no passage mentions {' or '.join(said)}"
     if pool.top_score < settings.min_evidence:
         return f"no passage matches the question well (best evidence {pool.top_score:.2f})"
     if settings.require_names and pool.unknown_names:
