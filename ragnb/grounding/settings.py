@@ -30,9 +30,10 @@ Corrin and Brindle, reported on once in round 5, are development corpora since):
   of ``require_names`` (names missing from the evidence shown, not from the whole knowledge
   base) moved the choice to 0.3 with the off-topic bar at 0.55, but it abstained on "the
   factory reset code of the Skymere S3" because no reset passage repeats the product's name;
-  the knowledge-base version brought the choice back. Until round 5 the off-topic bar cost more answerable questions
-  (paraphrased: "cost" where the text says "retail price") than it saved absent ones; once
-  "cost" counts where a sentence gives a price, it pays. (The grid also tried a
+  the knowledge-base version brought the choice back. Until round 5 the off-topic bar cost
+  more answerable questions (paraphrased: "cost" where the text says "retail price") than it
+  saved absent ones; once "cost" counts where a sentence gives a price, it pays. (The grid
+  also tried a
   ``min_quote`` bar for abstaining instead of quoting; 0, no bar, won everywhere, so it is not
   a setting.)
 - ``require_names`` and ``require_kind``: rules, not thresholds. On the development corpora
