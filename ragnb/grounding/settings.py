@@ -33,9 +33,8 @@ Corrin and Brindle, reported on once in round 5, are development corpora since):
   the knowledge-base version brought the choice back. Until round 5 the off-topic bar cost
   more answerable questions (paraphrased: "cost" where the text says "retail price") than it
   saved absent ones; once "cost" counts where a sentence gives a price, it pays. (The grid
-  also tried a
-  ``min_quote`` bar for abstaining instead of quoting; 0, no bar, won everywhere, so it is not
-  a setting.)
+  also tried a ``min_quote`` bar for abstaining instead of quoting; 0, no bar, won everywhere,
+  so it is not a setting.)
 - ``require_names`` and ``require_kind``: rules, not thresholds. On the development corpora
   ``require_kind`` turned no answer into an abstention that ``min_evidence`` had not already
   stopped; ``require_names`` finds a name no document mentions in 4 of the 14 absent questions
