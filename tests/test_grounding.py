@@ -25,7 +25,7 @@ from ragnb.grounding import (
 from ragnb.grounding.support import abstention, extract, off_topic
 from ragnb.grounding.text import names, numbers
 from ragnb.kb import KnowledgeBase
-from ragnb.prompt import build_messages
+from ragnb.prompt import CITE_REMINDER, build_messages
 from ragnb.rag import RAG
 
 
@@ -312,6 +312,9 @@ def test_an_answer_that_only_restates_the_question_is_not_support(pool):
     assert attribution("The Mast does not keep running in the dark.", pool)["reason"] != (
         "it only restates the question"
     )  # a negation answers a yes/no question
+    # the prompt's question line, echoed with its label and citation reminder
+    echo = attribution(f"Question: {QUESTION}{CITE_REMINDER}", pool)
+    assert not echo["supported"] and echo["reason"] == "it only restates the question"
 
 
 def test_an_extractive_answer_takes_a_value_from_its_section_title():

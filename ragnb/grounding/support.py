@@ -130,10 +130,13 @@ _CLAUSE_END = re.compile(
 )
 _ITEM_MARKER = re.compile(r"^\s*(?:[-*+\u2022]\s+|\d{1,3}[.)]\s+)")
 # Talk about the prompt itself, not claims: "passage number is 1", "(Power › The Mast)" labels a
-# model copied from the context. Its numbers are passage numbers, not facts to check.
+# model copied from the context, the question echoed with its label and citation reminder. Its
+# numbers are passage numbers, not facts to check.
 _PROMPT_TALK = re.compile(
     r"\b(?:passages?|context|source)\s+(?:number\s*)?(?:is|was)?\s*:?\s*(?:\[?\d+\]?)?"
-    r"|\([^()\n]*\u203a[^()\n]*\)",
+    r"|\([^()\n]*\u203a[^()\n]*\)"
+    r"|\(cite the passage number[^()\n]*\)"  # prompt.CITE_REMINDER, echoed
+    r"|^\s*question\s*:",  # the prompt's "Question:" label, echoed with the question
     re.IGNORECASE,
 )
 
