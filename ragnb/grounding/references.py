@@ -50,6 +50,12 @@ _WORD = re.compile(r"[\w'\u2019-]+")
 # What follows the name of a piece of software: "the Corrin Home app" is no look-alike of the
 # Corrin Air purifier, nor "the Skymere Harbor app" of the Skymere S3.
 _SOFTWARE = re.compile(r"\s+(?:apps?|application|program|software|service|website|portal)\b", re.I)
+# A sentence that states a product's size: "The Quern Compact is the smaller electric grinder".
+_SAID = re.compile(
+    rf"\b([\w-]+)\s+([\w-]+)\s+is\s+(?:the|our)\s+(?:[\w-]+\s+){{0,2}}?({_SIZE})\b"
+    rf"((?:\s+[\w'-]+){{0,8}})",
+    re.IGNORECASE,
+)
 _catalogues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # kb -> (chunks, Catalogue)
 
 
@@ -101,25 +107,21 @@ def catalogue(texts: Iterable[str]) -> Catalogue:
     for first, second in pairs(texts):
         seconds.setdefault(first, {})[second] = None
     families = {f: tuple(sorted(s)) for f, s in seconds.items() if len(s) >= 2}
+    members = {(f.lower(), s.lower()): f"{f} {s}" for f, ss in families.items() for s in ss}
     sizes: dict[str, str] = {}
     nouns: set[str] = set()
-    for first, members in families.items():
-        for second in members:
-            said = re.compile(
-                rf"\b{re.escape(first)}\s+{re.escape(second)}\s+is\s+(?:the|our)\s+"
-                rf"(?:[\w-]+\s+){{0,2}}?({_SIZE})\b((?:\s+[\w'-]+){{0,8}})",
-                re.IGNORECASE,
-            )
-            for text in texts:
-                found = said.search(text)
-                if found:
-                    sizes.setdefault(f"{first} {second}", _SIZES[found.group(1).lower()])
-                    nouns.update(content_words(found.group(2)))
-        if len(members) == 2:  # of two, the one not said to be small is the large one
-            stated = {sizes[f"{first} {s}"] for s in members if f"{first} {s}" in sizes}
+    for text in texts:  # one pass, whatever the number of families
+        for found in _SAID.finditer(text):
+            name = members.get((found.group(1).lower(), found.group(2).lower()))
+            if name:
+                sizes.setdefault(name, _SIZES[found.group(3).lower()])
+                nouns.update(content_words(found.group(4)))
+    for first, seconds_of in families.items():
+        if len(seconds_of) == 2:  # of two, the one not said to be small is the large one
+            stated = {sizes[f"{first} {s}"] for s in seconds_of if f"{first} {s}" in sizes}
             if len(stated) == 1:
                 (size,) = stated
-                for second in members:
+                for second in seconds_of:
                     sizes.setdefault(f"{first} {second}", "large" if size == "small" else "small")
     return Catalogue(families, sizes, frozenset(nouns))
 

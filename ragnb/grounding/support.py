@@ -210,6 +210,7 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
         known_words |= pool.headings.get(n, frozenset())
     asked, asked_numbers = set(content_words(pool.question)), set(numbers(pool.question))
     asks_former = bool(_ASKS_FORMER.search(pool.question))
+    question_names = names(pool.question)
     answering_ids = {id(s) for s in answering(pool)}
     kind = _unit_kind(pool)
     floor = settings.min_answer_relevance * pool.top_score
@@ -291,7 +292,7 @@ def attribute(text: str, pool: EvidencePool, shown: Collection[int] | None = Non
             continue
         # the value must be the sentence's own: "Skymere S3" restates the question, it gives
         # no model code ("The model number of the Skymere S3 is 440." gives none)
-        claimed = _without(clean, names(pool.question))
+        claimed = _without(clean, question_names)
         if kind and own_numbers and not gives(claimed, pool.kinds):
             # "Three AA cells act as a backup." states a number, but no duration: it does not
             # answer "how long do the cells last", whatever passage holds it.
